@@ -1,0 +1,185 @@
+//! Roles, permissions, and the one table that says which role holds which permission.
+//!
+//! | permission        | viewer | member | admin | owner |
+//! |-------------------|:------:|:------:|:-----:|:-----:|
+//! | `profile:read`    |   x    |   x    |   x   |   x   |
+//! | `contracts:read`  |   x    |   x    |   x   |   x   |
+//! | `search`          |   x    |   x    |   x   |   x   |
+//! | `reviews:read`    |   x    |   x    |   x   |   x   |
+//! | `contracts:write` |        |   x    |   x   |   x   |
+//! | `reviews:run`     |        |   x    |   x   |   x   |
+//! | `contracts:delete`|        |        |   x   |   x   |
+//! | `api-keys:manage` |        |        |   x   |   x   |
+//! | `audit:read`      |        |        |   x   |   x   |
+//! | `security:manage` |        |        |   x   |   x   |
+//! | `owners:manage`   |        |        |       |   x   |
+//!
+//! Route checks call [`Role::allows`]; the route x role test matrix calls the same function, so the
+//! table above, the code and the tests cannot drift apart.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A member's role in an organisation, lowest first.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads and searches.
+    Viewer,
+    /// Also uploads, renames and requests reviews.
+    Member,
+    /// Also deletes, manages API keys, exports audit and changes security settings.
+    Admin,
+    /// Also manages owners.
+    Owner,
+}
+
+/// The value is not a known role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("role must be one of owner, admin, member, viewer")]
+pub struct RoleError;
+
+impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Self; 4] = [Self::Viewer, Self::Member, Self::Admin, Self::Owner];
+
+    /// The role's name as it appears in tokens.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// The lowest role that holds `permission`: the permission table.
+    #[must_use]
+    pub fn lowest_with(permission: Permission) -> Self {
+        match permission {
+            Permission::ProfileRead
+            | Permission::ContractsRead
+            | Permission::Search
+            | Permission::ReviewsRead => Self::Viewer,
+            Permission::ContractsWrite | Permission::ReviewsRun => Self::Member,
+            Permission::ContractsDelete
+            | Permission::ApiKeysManage
+            | Permission::AuditRead
+            | Permission::SecurityManage => Self::Admin,
+            Permission::OwnersManage => Self::Owner,
+        }
+    }
+
+    /// Whether this role holds `permission`.
+    #[must_use]
+    pub fn allows(self, permission: Permission) -> bool {
+        self >= Self::lowest_with(permission)
+    }
+}
+
+impl FromStr for Role {
+    type Err = RoleError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Self::Viewer),
+            "member" => Ok(Self::Member),
+            "admin" => Ok(Self::Admin),
+            "owner" => Ok(Self::Owner),
+            _ => Err(RoleError),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a route needs. Routes name exactly one permission (or none, for public routes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// See one's own session.
+    ProfileRead,
+    /// List, read and download contracts.
+    ContractsRead,
+    /// Upload and rename contracts.
+    ContractsWrite,
+    /// Delete contracts.
+    ContractsDelete,
+    /// Search an org's contracts.
+    Search,
+    /// Read reviews.
+    ReviewsRead,
+    /// Request reviews.
+    ReviewsRun,
+    /// Create, rotate and revoke API keys.
+    ApiKeysManage,
+    /// Read and export the audit trail.
+    AuditRead,
+    /// Read and change the org's sign-in policy.
+    SecurityManage,
+    /// Grant and remove the owner role.
+    OwnersManage,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Self; 11] = [
+        Self::ProfileRead,
+        Self::ContractsRead,
+        Self::ContractsWrite,
+        Self::ContractsDelete,
+        Self::Search,
+        Self::ReviewsRead,
+        Self::ReviewsRun,
+        Self::ApiKeysManage,
+        Self::AuditRead,
+        Self::SecurityManage,
+        Self::OwnersManage,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_cumulative() {
+        for p in Permission::ALL {
+            let mut held = false;
+            for r in Role::ALL {
+                // once a role holds a permission, every higher role holds it too
+                held |= r.allows(p);
+                assert_eq!(r.allows(p), held, "{r} / {p:?}");
+            }
+            assert!(Role::Owner.allows(p));
+        }
+    }
+
+    #[test]
+    fn table_matches_the_issue() {
+        assert!(Role::Viewer.allows(Permission::Search));
+        assert!(!Role::Viewer.allows(Permission::ContractsWrite));
+        assert!(Role::Member.allows(Permission::ReviewsRun));
+        assert!(!Role::Member.allows(Permission::ContractsDelete));
+        assert!(Role::Admin.allows(Permission::ApiKeysManage));
+        assert!(!Role::Admin.allows(Permission::OwnersManage));
+    }
+}

@@ -1,0 +1,243 @@
+//! Access-token validation (RFC 9068 JWT profile) against the identity server's JWKS.
+//!
+//! Checks, in order: size, header (algorithm allowlist, `typ`, `kid`), key lookup by `kid` from
+//! the configured JWKS only (`jku`, `x5u`, `jwk` and `x5c` headers are ignored), signature, then
+//! `iss`, `aud`, `exp`, `nbf` with bounded skew, then the Clment claims. Every refusal has a
+//! precise [`TokenError`] for the log; callers answer the client with a generic 401.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use super::jwks::{JwksCache, KeyLookupError};
+use super::principal::{Credential, Principal, SignIn};
+use crate::access::Role;
+use crate::domain::{OrgId, Region, UserId};
+
+/// What a token must satisfy.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    /// Exact expected `iss`.
+    pub issuer: String,
+    /// Audience that `aud` must contain.
+    pub audience: String,
+    /// Allowed signature algorithms; only asymmetric ones are accepted.
+    pub algorithms: Vec<Algorithm>,
+    /// Required `typ` header (case-insensitive, `application/` prefix optional); `None` skips the check.
+    pub required_typ: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf` (at most 60 s).
+    pub leeway: Duration,
+    /// Longest accepted token.
+    pub max_token_bytes: usize,
+}
+
+impl TokenPolicy {
+    /// The default policy for an issuer and audience: RS256, PS256, ES256; `typ` `at+jwt`; 60 s skew; 8 KiB.
+    #[must_use]
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            algorithms: vec![Algorithm::RS256, Algorithm::PS256, Algorithm::ES256],
+            required_typ: Some("at+jwt".into()),
+            leeway: Duration::from_secs(60),
+            max_token_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// Whether an algorithm may ever be allowed: asymmetric signatures only (never `none`, never HMAC).
+#[must_use]
+pub fn is_asymmetric(alg: Algorithm) -> bool {
+    !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// Why a token was refused. Logged; never shown to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Longer than the policy allows.
+    #[error("token is too large")]
+    TooLarge,
+    /// Not a JWS compact serialisation with a readable header.
+    #[error("token is malformed")]
+    Malformed,
+    /// `alg` is not in the allowlist.
+    #[error("algorithm {0} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// `typ` is missing or not the required one.
+    #[error("token type is not an access token")]
+    WrongType,
+    /// No `kid` header.
+    #[error("token has no kid")]
+    MissingKid,
+    /// No key with this `kid` in the JWKS.
+    #[error("no signing key with this kid")]
+    UnknownKid,
+    /// The key does not fit the token's algorithm.
+    #[error("key does not match the algorithm")]
+    KeyMismatch,
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// `exp` is past.
+    #[error("token has expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token is not yet valid")]
+    NotYetValid,
+    /// `iss` differs.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain ours.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A required claim is absent.
+    #[error("claim {0} is missing")]
+    MissingClaim(String),
+    /// A claim has an unusable value.
+    #[error("claim {0} is invalid")]
+    InvalidClaim(&'static str),
+    /// The keys could not be fetched (answered 503, not 401: the token may be fine).
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct AccessClaims {
+    sub: String,
+    org_id: Option<String>,
+    role: Option<OneOrMany>,
+    org_region: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
+}
+
+/// Verifies access tokens.
+pub struct TokenValidator {
+    policy: TokenPolicy,
+    keys: Arc<JwksCache>,
+}
+
+impl TokenValidator {
+    /// A validator for `policy` with keys from `keys`. Symmetric algorithms are dropped from the allowlist.
+    #[must_use]
+    pub fn new(mut policy: TokenPolicy, keys: Arc<JwksCache>) -> Self {
+        policy.algorithms.retain(|a| is_asymmetric(*a));
+        policy.leeway = policy.leeway.min(Duration::from_secs(60));
+        Self { policy, keys }
+    }
+
+    /// Verifies `token` and returns the principal it names.
+    ///
+    /// # Errors
+    /// [`TokenError`] saying precisely why the token was refused.
+    pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        if token.len() > self.policy.max_token_bytes {
+            return Err(TokenError::TooLarge);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if !self.policy.algorithms.contains(&header.alg) {
+            return Err(TokenError::AlgorithmNotAllowed(format!("{:?}", header.alg)));
+        }
+        if let Some(required) = &self.policy.required_typ {
+            let typ = header
+                .typ
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+            if typ != required.to_ascii_lowercase() {
+                return Err(TokenError::WrongType);
+            }
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .ok_or(TokenError::MissingKid)?;
+        let key = self.keys.key(kid).await.map_err(|e| match e {
+            KeyLookupError::UnknownKid => TokenError::UnknownKid,
+            KeyLookupError::Unavailable(why) => TokenError::KeysUnavailable(why),
+        })?;
+        if key.alg.is_some_and(|a| a != header.alg) || key.key.family() != header.alg.family() {
+            return Err(TokenError::KeyMismatch);
+        }
+
+        let mut v = Validation::new(header.alg);
+        v.algorithms = vec![header.alg];
+        v.set_issuer(&[&self.policy.issuer]);
+        v.set_audience(&[&self.policy.audience]);
+        v.leeway = self.policy.leeway.as_secs();
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::InvalidSignature => TokenError::BadSignature,
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                    ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                    ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
+                    ErrorKind::InvalidAlgorithm
+                    | ErrorKind::InvalidAlgorithmName
+                    | ErrorKind::InvalidKeyFormat => TokenError::KeyMismatch,
+                    ErrorKind::Json(_) => {
+                        TokenError::MissingClaim("a required Clment claim".into())
+                    }
+                    _ => TokenError::Malformed,
+                }
+            })?;
+        principal_from(data.claims)
+    }
+}
+
+fn principal_from(c: AccessClaims) -> Result<Principal, TokenError> {
+    let user = UserId::parse(&c.sub).map_err(|_| TokenError::InvalidClaim("sub"))?;
+    let org = OrgId::parse(
+        c.org_id
+            .as_deref()
+            .ok_or_else(|| TokenError::MissingClaim("org_id".into()))?,
+    )
+    .map_err(|_| TokenError::InvalidClaim("org_id"))?;
+    let roles = match c
+        .role
+        .ok_or_else(|| TokenError::MissingClaim("role".into()))?
+    {
+        OneOrMany::One(r) => vec![r],
+        OneOrMany::Many(rs) => rs,
+    };
+    // The highest known role wins; unknown role names grant nothing.
+    let role = roles
+        .iter()
+        .filter_map(|r| r.parse::<Role>().ok())
+        .max()
+        .ok_or(TokenError::InvalidClaim("role"))?;
+    let region = c
+        .org_region
+        .ok_or_else(|| TokenError::MissingClaim("org_region".into()))?
+        .parse::<Region>()
+        .map_err(|_| TokenError::InvalidClaim("org_region"))?;
+    let email = c.email.filter(|e| e.len() <= 320);
+    Ok(Principal::new(
+        user,
+        org,
+        role,
+        region,
+        SignIn::from_amr(&c.amr),
+        email,
+        Credential::AccessToken,
+    ))
+}

@@ -1,0 +1,9 @@
+//! Authentication: who is calling.
+//!
+//! Access tokens are JWTs from the Clment identity server, verified against its JWKS ([`jwt`]).
+//! A verified token becomes a [`principal::Principal`], the only input from which a
+//! [`crate::TenantScope`] can be built.
+
+pub mod jwks;
+pub mod jwt;
+pub mod principal;

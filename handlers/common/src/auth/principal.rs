@@ -1,0 +1,165 @@
+//! The verified caller.
+
+use serde::Serialize;
+
+use crate::access::Role;
+use crate::domain::{OrgId, Region, UserId};
+
+/// How the session signed in, from the token's `amr` claim (RFC 8176 values).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIn {
+    /// `pwd`: a password was used.
+    pub password: bool,
+    /// `external` (or `fed`): the user came through the org's SSO provider.
+    pub sso: bool,
+    /// `mfa`, `otp`, `hwk`, `swk`, `sms`, `fpt`, ...: a second factor was used.
+    pub second_factor: bool,
+}
+
+impl SignIn {
+    /// Reads the `amr` values; unknown values are ignored.
+    #[must_use]
+    pub fn from_amr<S: AsRef<str>>(amr: &[S]) -> Self {
+        let mut s = Self::default();
+        for v in amr {
+            match v.as_ref() {
+                "pwd" => s.password = true,
+                "external" | "fed" => s.sso = true,
+                "mfa" | "otp" | "hwk" | "swk" | "sms" | "fpt" | "face" | "iris" | "pin" | "sc" => {
+                    s.second_factor = true;
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// Which credential the principal presented.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Credential {
+    /// An interactive session's access token.
+    AccessToken,
+    /// An org API key (machine credential).
+    ApiKey {
+        /// The key's public id.
+        key_id: String,
+    },
+}
+
+/// A caller whose credentials were verified. Only the `auth` module can build one.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Principal {
+    #[schema(value_type = String)]
+    user_id: UserId,
+    #[schema(value_type = String)]
+    org_id: OrgId,
+    role: Role,
+    home_region: Region,
+    sign_in: SignIn,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    credential: Credential,
+}
+
+impl Principal {
+    pub(crate) fn new(
+        user_id: UserId,
+        org_id: OrgId,
+        role: Role,
+        home_region: Region,
+        sign_in: SignIn,
+        email: Option<String>,
+        credential: Credential,
+    ) -> Self {
+        Self {
+            user_id,
+            org_id,
+            role,
+            home_region,
+            sign_in,
+            email,
+            credential,
+        }
+    }
+
+    /// The user (token `sub`).
+    #[must_use]
+    pub fn user_id(&self) -> &UserId {
+        &self.user_id
+    }
+
+    /// The caller's organisation (token `org_id`).
+    #[must_use]
+    pub fn org_id(&self) -> &OrgId {
+        &self.org_id
+    }
+
+    /// The caller's highest role in the org.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The org's home region (token `org_region`).
+    #[must_use]
+    pub fn home_region(&self) -> Region {
+        self.home_region
+    }
+
+    /// How the session signed in.
+    #[must_use]
+    pub fn sign_in(&self) -> &SignIn {
+        &self.sign_in
+    }
+
+    /// Which credential was presented.
+    #[must_use]
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// A principal for tests of code that needs one; never compiled into the service.
+    #[cfg(any(test, feature = "test-support"))]
+    #[must_use]
+    pub fn for_tests(org: &str, role: Role, region: Region) -> Self {
+        Self::new(
+            UserId::parse("test-user").expect("valid"),
+            OrgId::parse(org).expect("valid org id"),
+            role,
+            region,
+            SignIn::default(),
+            None,
+            Credential::AccessToken,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amr_values() {
+        assert_eq!(
+            SignIn::from_amr(&["pwd", "mfa"]),
+            SignIn {
+                password: true,
+                sso: false,
+                second_factor: true
+            }
+        );
+        assert_eq!(
+            SignIn::from_amr(&["external"]),
+            SignIn {
+                password: false,
+                sso: true,
+                second_factor: false
+            }
+        );
+        assert_eq!(SignIn::from_amr::<&str>(&[]), SignIn::default());
+    }
+}

@@ -1,0 +1,20 @@
+//! The Clment common crate: what every capability shares.
+//!
+//! - [`domain`]: identifiers and values that are parsed once at the edge (`OrgId`, `Region`, `Role`, ...).
+//! - [`auth`]: access-token validation against the identity server's JWKS, and the verified [`Principal`].
+//! - [`tenancy`]: the [`TenantScope`], which can only be built from a verified principal.
+//! - [`access`]: the one permission table that routes and tests both use.
+//! - [`problem`]: the RFC 9457 problem+json error table.
+//! - [`ports`]: the port traits that backends implement.
+//!
+//! No web framework and no cloud SDK appear here.
+
+pub mod access;
+pub mod auth;
+pub mod domain;
+pub mod ports;
+pub mod problem;
+pub mod tenancy;
+
+pub use auth::principal::Principal;
+pub use tenancy::TenantScope;

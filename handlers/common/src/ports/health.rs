@@ -1,0 +1,36 @@
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// A backend's readiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Answering.
+    Ok,
+    /// Not answering.
+    Down,
+}
+
+/// One readiness check's result. `detail` is for operators and never holds secrets or tenant data.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendHealth {
+    /// What was checked (`metadata-store`, `job-queue`, ...).
+    pub name: String,
+    /// The outcome.
+    pub status: HealthStatus,
+    /// Time the check took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A readiness probe for one backend component.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// Name shown in `GET /api/health`.
+    fn name(&self) -> &'static str;
+    /// Probes the component; `Err` carries an operator-facing reason.
+    async fn probe(&self) -> Result<(), String>;
+}

@@ -1,0 +1,120 @@
+//! The command line: `handler` (serve, what the Functions host runs), `handler dev-token` (local
+//! development tokens) and `handler openapi`.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use clment_common::access::Role;
+use clment_common::domain::{OrgId, Region, UserId};
+use clment_local::{DataDir, DevIssuer, DevTokenRequest};
+
+use crate::config::{Backend, Identity, Settings};
+use crate::startup::Application;
+use crate::telemetry;
+
+/// Clment function bundle.
+#[derive(Parser, Debug)]
+#[command(
+    name = "handler",
+    version,
+    about = "Clment function bundle: Azure Functions custom handler"
+)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve HTTP on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (what the Functions host runs).
+    Serve,
+    /// Print a development access token the local server accepts (local backend only).
+    DevToken {
+        /// Organisation id (`org_id`).
+        #[arg(long)]
+        org: String,
+        /// User id (`sub`).
+        #[arg(long, default_value = "dev-user")]
+        user: String,
+        /// Role: owner, admin, member or viewer.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Sign-in methods (`amr`), comma-separated: pwd, mfa, otp, external.
+        #[arg(long, default_value = "pwd", value_delimiter = ',')]
+        amr: Vec<String>,
+        /// Home region of the org (default: CLMENT_REGION).
+        #[arg(long)]
+        region: Option<String>,
+        /// E-mail claim.
+        #[arg(long)]
+        email: Option<String>,
+        /// Lifetime in seconds (at most 24 h).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        ttl: u64,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// Runs the command line.
+///
+/// # Errors
+/// Configuration, start-up or command failures, with a message naming the cause.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let settings = Settings::from_env()?;
+            telemetry::init(&settings.log_filter, settings.log_format);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await;
+                Ok(())
+            })
+        }
+        Command::DevToken {
+            org,
+            user,
+            role,
+            amr,
+            region,
+            email,
+            ttl,
+        } => {
+            let settings = Settings::from_env()?;
+            let (Backend::Local { data_dir }, Identity::DevIssuer { audience }) =
+                (&settings.backend, &settings.identity)
+            else {
+                anyhow::bail!(
+                    "the development issuer is only available with CLMENT_BACKEND=local and no CLMENT_AUTH_* settings"
+                );
+            };
+            let req = DevTokenRequest {
+                org: OrgId::parse(&org).context("--org")?,
+                user: UserId::parse(&user).context("--user")?,
+                role: role.parse::<Role>().context("--role")?,
+                amr,
+                region: match region {
+                    Some(r) => r.parse::<Region>().context("--region")?,
+                    None => settings.region,
+                },
+                email,
+                ttl_secs: ttl,
+            };
+            let issuer = DevIssuer::load_or_create(&DataDir::open(data_dir)?)?;
+            println!("{}", issuer.mint(&req, audience)?);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                String::from_utf8_lossy(&crate::routes::openapi::render())
+            );
+            Ok(())
+        }
+    }
+}

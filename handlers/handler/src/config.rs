@@ -1,0 +1,557 @@
+//! Typed configuration, read once at start-up from the environment (Functions app settings are
+//! environment variables) and validated. A missing or malformed setting stops start-up with a
+//! message naming it; values of secret settings are never echoed.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clment_common::auth::jwt::is_asymmetric;
+use clment_common::domain::Region;
+use jsonwebtoken::Algorithm;
+
+/// Every setting the bundle reads, with its default and meaning (the README's table is checked against this).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "FUNCTIONS_CUSTOMHANDLER_PORT",
+        "7071",
+        "Port on 127.0.0.1; the Functions host sets it.",
+    ),
+    (
+        "CLMENT_BACKEND",
+        "local",
+        "`local` (embedded, no network) or `azure`.",
+    ),
+    (
+        "CLMENT_REGION",
+        "us (local only)",
+        "This deployment's region: `us`, `eu` or `au`. Required with `azure`.",
+    ),
+    (
+        "CLMENT_DATA_DIR",
+        "./.clment",
+        "Local backend: the one directory that holds all state.",
+    ),
+    (
+        "CLMENT_AUTH_ISSUER",
+        "(dev issuer)",
+        "Identity server issuer (`iss`), exact match. Required with `azure`.",
+    ),
+    (
+        "CLMENT_AUTH_AUDIENCE",
+        "clment-api",
+        "Audience that the token's `aud` must contain.",
+    ),
+    (
+        "CLMENT_AUTH_JWKS_URL",
+        "(dev issuer)",
+        "Identity server JWKS URL; https (http only for loopback in local mode).",
+    ),
+    (
+        "CLMENT_AUTH_ALGORITHMS",
+        "RS256,PS256,ES256",
+        "Allowed token algorithms; asymmetric only.",
+    ),
+    (
+        "CLMENT_AUTH_TOKEN_TYPE",
+        "at+jwt",
+        "Required `typ` header; `any` skips the check.",
+    ),
+    (
+        "CLMENT_AUTH_JWKS_CACHE_SECS",
+        "600",
+        "How long a fetched JWKS is fresh.",
+    ),
+    (
+        "CLMENT_AZURE_BLOB_URL",
+        "",
+        "Azure backend: Blob Storage account URL (https).",
+    ),
+    (
+        "CLMENT_AZURE_COSMOS_URL",
+        "",
+        "Azure backend: Cosmos DB account URL (https).",
+    ),
+    (
+        "CLMENT_MAX_JSON_BYTES",
+        "65536",
+        "Largest JSON request body on API routes.",
+    ),
+    (
+        "CLMENT_MAX_INVOCATION_BYTES",
+        "134217728",
+        "Largest trigger invocation payload from the Functions host.",
+    ),
+    (
+        "CLMENT_SHUTDOWN_GRACE_SECS",
+        "25",
+        "How long in-flight requests may finish after SIGTERM or Ctrl-C.",
+    ),
+    (
+        "CLMENT_LOG",
+        "info",
+        "Log filter (tracing `EnvFilter` syntax).",
+    ),
+    (
+        "CLMENT_LOG_FORMAT",
+        "json",
+        "`json` (one object per line) or `pretty`.",
+    ),
+];
+
+/// A setting is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {setting}: {problem}")]
+pub struct ConfigError {
+    /// The setting's name.
+    pub setting: &'static str,
+    /// What is wrong (never the value of a secret).
+    pub problem: String,
+}
+
+fn bad(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Which backend holds the data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded: everything under one data directory, no network.
+    Local {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+    /// Azure Blob Storage, Cosmos DB, AI Search, Azure AI Foundry.
+    Azure {
+        /// Blob service URL.
+        blob_url: String,
+        /// Cosmos DB account URL.
+        cosmos_url: String,
+    },
+}
+
+/// Where access tokens are verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// The local development issuer (local backend only, no `CLMENT_AUTH_*` given).
+    DevIssuer {
+        /// Audience minted into and required from dev tokens.
+        audience: String,
+    },
+    /// A real OpenID Connect identity server.
+    Issuer {
+        /// Exact `iss`.
+        issuer: String,
+        /// Required audience.
+        audience: String,
+        /// JWKS URL.
+        jwks_url: String,
+    },
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Listen address (always loopback: the host calls 127.0.0.1).
+    pub addr: SocketAddr,
+    /// This deployment's region.
+    pub region: Region,
+    /// The backend.
+    pub backend: Backend,
+    /// Token verification.
+    pub identity: Identity,
+    /// Allowed token algorithms.
+    pub algorithms: Vec<Algorithm>,
+    /// Required `typ`, or none.
+    pub token_type: Option<String>,
+    /// JWKS freshness.
+    pub jwks_cache: Duration,
+    /// JSON body cap on API routes.
+    pub max_json_bytes: usize,
+    /// Invocation payload cap on trigger routes.
+    pub max_invocation_bytes: usize,
+    /// Shutdown grace period.
+    pub shutdown_grace: Duration,
+    /// Log filter.
+    pub log_filter: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// The default audience.
+pub const DEFAULT_AUDIENCE: &str = "clment-api";
+
+impl Settings {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad setting.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    /// Reads settings from a map (tests pass their own).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first bad setting.
+    pub fn from_map(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            None => 7071,
+            Some(v) => v.parse::<u16>().map_err(|_| {
+                bad(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    format!("must be a port number 0-65535, got {v:?}"),
+                )
+            })?,
+        };
+
+        let backend_name = get("CLMENT_BACKEND").unwrap_or("local");
+        let azure = match backend_name {
+            "local" => false,
+            "azure" => true,
+            other => {
+                return Err(bad(
+                    "CLMENT_BACKEND",
+                    format!("must be `local` or `azure`, got {other:?}"),
+                ));
+            }
+        };
+
+        let region = match get("CLMENT_REGION") {
+            Some(v) => v.parse::<Region>().map_err(|_| {
+                bad(
+                    "CLMENT_REGION",
+                    format!("must be one of us, eu, au, got {v:?}"),
+                )
+            })?,
+            None if azure => {
+                return Err(bad(
+                    "CLMENT_REGION",
+                    "is required with the azure backend (us, eu or au)",
+                ));
+            }
+            None => Region::Us,
+        };
+
+        let backend = if azure {
+            Backend::Azure {
+                blob_url: https_url(get, "CLMENT_AZURE_BLOB_URL", true)?,
+                cosmos_url: https_url(get, "CLMENT_AZURE_COSMOS_URL", true)?,
+            }
+        } else {
+            Backend::Local {
+                data_dir: PathBuf::from(get("CLMENT_DATA_DIR").unwrap_or("./.clment")),
+            }
+        };
+
+        let audience = get("CLMENT_AUTH_AUDIENCE")
+            .unwrap_or(DEFAULT_AUDIENCE)
+            .to_owned();
+        let issuer = get("CLMENT_AUTH_ISSUER");
+        let jwks = get("CLMENT_AUTH_JWKS_URL");
+        let identity = match (issuer, jwks) {
+            (None, None) if !azure => Identity::DevIssuer { audience },
+            (None, _) => {
+                return Err(bad(
+                    "CLMENT_AUTH_ISSUER",
+                    if azure {
+                        "is required with the azure backend (the development issuer is local-only)"
+                    } else {
+                        "is required when CLMENT_AUTH_JWKS_URL is set"
+                    },
+                ));
+            }
+            (Some(_), None) => {
+                return Err(bad(
+                    "CLMENT_AUTH_JWKS_URL",
+                    "is required when CLMENT_AUTH_ISSUER is set",
+                ));
+            }
+            (Some(iss), Some(_)) => Identity::Issuer {
+                issuer: iss.to_owned(),
+                audience,
+                jwks_url: https_url(get, "CLMENT_AUTH_JWKS_URL", azure)?,
+            },
+        };
+
+        let algorithms = match get("CLMENT_AUTH_ALGORITHMS") {
+            None => vec![Algorithm::RS256, Algorithm::PS256, Algorithm::ES256],
+            Some(list) => {
+                let mut algs = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let alg = name.parse::<Algorithm>().map_err(|_| {
+                        bad(
+                            "CLMENT_AUTH_ALGORITHMS",
+                            format!("unknown algorithm {name:?}"),
+                        )
+                    })?;
+                    if !is_asymmetric(alg) {
+                        return Err(bad(
+                            "CLMENT_AUTH_ALGORITHMS",
+                            format!("{name} is symmetric; only asymmetric algorithms are allowed"),
+                        ));
+                    }
+                    algs.push(alg);
+                }
+                if algs.is_empty() {
+                    return Err(bad("CLMENT_AUTH_ALGORITHMS", "names no algorithm"));
+                }
+                algs
+            }
+        };
+
+        let token_type = match get("CLMENT_AUTH_TOKEN_TYPE") {
+            None => Some("at+jwt".to_owned()),
+            Some("any") => None,
+            Some(t) => Some(t.to_owned()),
+        };
+
+        let log_format = match get("CLMENT_LOG_FORMAT").unwrap_or("json") {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                return Err(bad(
+                    "CLMENT_LOG_FORMAT",
+                    format!("must be `json` or `pretty`, got {other:?}"),
+                ));
+            }
+        };
+
+        Ok(Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            region,
+            backend,
+            identity,
+            algorithms,
+            token_type,
+            jwks_cache: Duration::from_secs(number(
+                get,
+                "CLMENT_AUTH_JWKS_CACHE_SECS",
+                600,
+                1,
+                86_400,
+            )?),
+            max_json_bytes: usize::try_from(number(
+                get,
+                "CLMENT_MAX_JSON_BYTES",
+                65_536,
+                1_024,
+                16 << 20,
+            )?)
+            .unwrap_or(65_536),
+            max_invocation_bytes: usize::try_from(number(
+                get,
+                "CLMENT_MAX_INVOCATION_BYTES",
+                128 << 20,
+                1_024,
+                1 << 30,
+            )?)
+            .unwrap_or(128 << 20),
+            shutdown_grace: Duration::from_secs(number(
+                get,
+                "CLMENT_SHUTDOWN_GRACE_SECS",
+                25,
+                0,
+                600,
+            )?),
+            log_filter: get("CLMENT_LOG").unwrap_or("info").to_owned(),
+            log_format,
+        })
+    }
+
+    /// Settings for tests: local backend in `data_dir`, port 0, dev issuer.
+    #[must_use]
+    pub fn for_tests(data_dir: &std::path::Path) -> Self {
+        let mut env = HashMap::new();
+        env.insert("FUNCTIONS_CUSTOMHANDLER_PORT".into(), "0".into());
+        env.insert("CLMENT_DATA_DIR".into(), data_dir.display().to_string());
+        Self::from_map(&env).expect("test settings are valid")
+    }
+}
+
+fn number<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(bad(
+                name,
+                format!("must be a whole number from {min} to {max}, got {v:?}"),
+            )),
+        },
+    }
+}
+
+/// An absolute http(s) URL; `https` is required unless `allow_loopback_http` and the host is loopback.
+fn https_url<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    name: &'static str,
+    strict: bool,
+) -> Result<String, ConfigError> {
+    let v = get(name).ok_or_else(|| bad(name, "is required"))?;
+    let parsed = reqwest::Url::parse(v)
+        .map_err(|_| bad(name, format!("must be an absolute URL, got {v:?}")))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(v.to_owned()),
+        "http" if loopback && !strict => Ok(v.to_owned()),
+        _ => Err(bad(
+            name,
+            if strict {
+                "must be an https URL"
+            } else {
+                "must be an https URL (http only for 127.0.0.1/localhost)"
+            },
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_local_with_dev_issuer() {
+        let s = Settings::from_map(&env(&[])).unwrap();
+        assert_eq!(s.addr.port(), 7071);
+        assert!(s.addr.ip().is_loopback());
+        assert_eq!(s.region, Region::Us);
+        assert_eq!(
+            s.backend,
+            Backend::Local {
+                data_dir: "./.clment".into()
+            }
+        );
+        assert_eq!(
+            s.identity,
+            Identity::DevIssuer {
+                audience: "clment-api".into()
+            }
+        );
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")],
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+            ),
+            (&[("CLMENT_BACKEND", "s3")], "CLMENT_BACKEND"),
+            (&[("CLMENT_REGION", "apac")], "CLMENT_REGION"),
+            (&[("CLMENT_BACKEND", "azure")], "CLMENT_REGION"),
+            (
+                &[("CLMENT_BACKEND", "azure"), ("CLMENT_REGION", "eu")],
+                "CLMENT_AZURE_BLOB_URL",
+            ),
+            (
+                &[
+                    ("CLMENT_BACKEND", "azure"),
+                    ("CLMENT_REGION", "eu"),
+                    ("CLMENT_AZURE_BLOB_URL", "http://x.blob.core.windows.net"),
+                ],
+                "CLMENT_AZURE_BLOB_URL",
+            ),
+            (
+                &[
+                    ("CLMENT_BACKEND", "azure"),
+                    ("CLMENT_REGION", "eu"),
+                    ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+                    ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+                ],
+                "CLMENT_AUTH_ISSUER",
+            ),
+            (
+                &[("CLMENT_AUTH_ISSUER", "https://id.example")],
+                "CLMENT_AUTH_JWKS_URL",
+            ),
+            (
+                &[("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks")],
+                "CLMENT_AUTH_ISSUER",
+            ),
+            (
+                &[
+                    ("CLMENT_AUTH_ISSUER", "https://id"),
+                    ("CLMENT_AUTH_JWKS_URL", "http://id.example/jwks"),
+                ],
+                "CLMENT_AUTH_JWKS_URL",
+            ),
+            (
+                &[("CLMENT_AUTH_ALGORITHMS", "RS256,HS256")],
+                "CLMENT_AUTH_ALGORITHMS",
+            ),
+            (
+                &[("CLMENT_AUTH_ALGORITHMS", "none")],
+                "CLMENT_AUTH_ALGORITHMS",
+            ),
+            (&[("CLMENT_MAX_JSON_BYTES", "12")], "CLMENT_MAX_JSON_BYTES"),
+            (&[("CLMENT_LOG_FORMAT", "xml")], "CLMENT_LOG_FORMAT"),
+        ];
+        for (pairs, setting) in cases {
+            let e = Settings::from_map(&env(pairs)).unwrap_err();
+            assert_eq!(e.setting, *setting, "{pairs:?} -> {e}");
+            assert!(e.to_string().starts_with(&format!("setting {setting}:")));
+        }
+    }
+
+    #[test]
+    fn the_dev_issuer_cannot_be_enabled_with_azure() {
+        // With azure, the only way to start is with a real issuer.
+        let e = Settings::from_map(&env(&[
+            ("CLMENT_BACKEND", "azure"),
+            ("CLMENT_REGION", "au"),
+            ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+            ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.setting, "CLMENT_AUTH_ISSUER");
+        let s = Settings::from_map(&env(&[
+            ("CLMENT_BACKEND", "azure"),
+            ("CLMENT_REGION", "au"),
+            ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+            ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+            ("CLMENT_AUTH_ISSUER", "https://id.clment.example"),
+            ("CLMENT_AUTH_JWKS_URL", "https://id.clment.example/jwks"),
+        ]))
+        .unwrap();
+        assert!(matches!(s.identity, Identity::Issuer { .. }));
+    }
+
+    #[test]
+    fn a_configured_issuer_replaces_the_dev_issuer_locally() {
+        let s = Settings::from_map(&env(&[
+            ("CLMENT_AUTH_ISSUER", "https://id.example"),
+            ("CLMENT_AUTH_JWKS_URL", "http://127.0.0.1:9/jwks"),
+        ]))
+        .unwrap();
+        assert!(matches!(s.identity, Identity::Issuer { .. }));
+    }
+}

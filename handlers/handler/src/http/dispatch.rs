@@ -1,0 +1,250 @@
+//! The one warp filter: every request gets a request id, is routed from the route table (or to a
+//! trigger), passes authentication and authorisation for its route, and leaves with security
+//! headers and a log line. Handlers never reject: they answer, errors included (warp #388).
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use clment_common::domain::RequestId;
+use clment_common::problem::ErrorCode;
+use futures_util::StreamExt;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use tracing::Instrument;
+use warp::Filter;
+use warp::reply::Response;
+
+use super::body::BodyStream;
+use super::reply::{self, ApiError, REQUEST_ID};
+use super::routes::{self, Access, Match, PathParams, RouteId, RouteSpec};
+use crate::state::AppState;
+use crate::{routes as handlers, triggers};
+
+/// Everything a handler gets about its request.
+pub struct Request {
+    /// The request id.
+    pub id: RequestId,
+    /// Method.
+    pub method: Method,
+    /// Path parameters.
+    pub params: PathParams,
+    /// Raw query string (no leading `?`).
+    pub query: String,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: BodyStream,
+}
+
+/// The bundle's warp filter.
+pub fn filter(state: AppState) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .and(warp::any().map(move || state.clone()))
+        .then(
+            |method: Method,
+             path: warp::path::FullPath,
+             query: String,
+             headers: HeaderMap,
+             body,
+             state: AppState| {
+                handle(
+                    state,
+                    method,
+                    path.as_str().to_owned(),
+                    query,
+                    headers,
+                    boxed(body),
+                )
+            },
+        )
+        .recover(|rejection: warp::Rejection| async move {
+            // Unreachable in practice (the filter above never rejects), but a rejection must still be a problem.
+            let id = RequestId::new();
+            tracing::error!(?rejection, "unexpected warp rejection");
+            let mut resp = ApiError::new(ErrorCode::Internal, "The request could not be handled.")
+                .into_response(&id);
+            reply::finish(&mut resp, &id);
+            Ok::<_, Infallible>(resp)
+        })
+        .unify()
+}
+
+fn boxed<S, B>(body: S) -> BodyStream
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf,
+{
+    Box::pin(body.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining()))))
+}
+
+async fn handle(
+    state: AppState,
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> Response {
+    let started = Instant::now();
+    let id = RequestId::from_header_or_new(headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = tracing::field::Empty,
+        org = tracing::field::Empty,
+        invocation_id = tracing::field::Empty,
+    );
+    let mut resp = route(&state, id.clone(), method, &path, query, headers, body)
+        .instrument(span.clone())
+        .await;
+    reply::finish(&mut resp, &id);
+    let status = resp.status().as_u16();
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_us, "request finished");
+        } else {
+            tracing::info!(status, latency_us, "request finished");
+        }
+    });
+    resp
+}
+
+async fn route(
+    state: &AppState,
+    id: RequestId,
+    method: Method,
+    path: &str,
+    query: String,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> Response {
+    let span = tracing::Span::current();
+    // The host's readiness probe: any answer means ready, so answer at once.
+    if path == "/" {
+        span.record("route", "/");
+        return reply::json(StatusCode::OK, &serde_json::json!({ "status": "ready" }));
+    }
+    if path == "/api" || path.starts_with("/api/") {
+        return match routes::find(&method, path) {
+            Match::Found(spec, params) => {
+                span.record("route", spec.path);
+                let req = Request {
+                    id: id.clone(),
+                    method,
+                    params,
+                    query,
+                    headers,
+                    body,
+                };
+                match api(state, spec, req).await {
+                    Ok(r) => r,
+                    Err(e) => e.into_response(&id),
+                }
+            }
+            Match::WrongMethod(allowed) => {
+                span.record("route", "(wrong method)");
+                method_not_allowed(&method, &allowed).into_response(&id)
+            }
+            Match::NotFound => {
+                span.record("route", "(no route)");
+                ApiError::new(
+                    ErrorCode::RouteNotFound,
+                    format!("No route matches {path}."),
+                )
+                .into_response(&id)
+            }
+        };
+    }
+    // Anything else is a trigger invocation: POST /{FunctionName}.
+    let name = path.trim_start_matches('/');
+    if let Some(spec) = triggers::find(name) {
+        span.record("route", spec.name);
+        if method != Method::POST {
+            return method_not_allowed(&method, &[Method::POST]).into_response(&id);
+        }
+        if let Some(inv) = headers
+            .get("x-azure-functions-invocationid")
+            .and_then(|v| v.to_str().ok())
+        {
+            span.record("invocation_id", inv);
+        }
+        return match triggers::invoke(state, spec, &headers, body).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(&id),
+        };
+    }
+    span.record("route", "(no route)");
+    if name.contains('/') || name.is_empty() {
+        ApiError::new(
+            ErrorCode::RouteNotFound,
+            format!("No route matches {path}."),
+        )
+        .into_response(&id)
+    } else {
+        ApiError::new(ErrorCode::UnknownFunction, "No function has this name.")
+            .with(
+                "functions",
+                triggers::TRIGGERS
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>(),
+            )
+            .into_response(&id)
+    }
+}
+
+fn method_not_allowed(method: &Method, allowed: &[Method]) -> ApiError {
+    let list = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut e = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed here; allowed: {list}."),
+    );
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        e = e.header(header::ALLOW, v);
+    }
+    e
+}
+
+/// Authenticates and authorises per the route's [`Access`], then calls its handler.
+async fn api(state: &AppState, spec: &RouteSpec, req: Request) -> Result<Response, ApiError> {
+    let here = state.settings.region;
+    let who = match spec.access {
+        Access::Public => None,
+        Access::Principal(permission) => {
+            let p = super::auth::authenticate(&state.tokens, &req.headers).await?;
+            tracing::Span::current().record("org", p.org_id().as_str());
+            super::auth::authorize(&p, here, permission)?;
+            Some((p, None))
+        }
+        Access::Tenant(permission) => {
+            let p = super::auth::authenticate(&state.tokens, &req.headers).await?;
+            tracing::Span::current().record("org", p.org_id().as_str());
+            let org = req.params.get("orgId").unwrap_or_default();
+            let scope = super::auth::authorize_tenant(&p, org, here, permission)?;
+            Some((p, Some(scope)))
+        }
+    };
+    match (spec.id, who) {
+        (RouteId::Health, _) => handlers::health::health(state).await,
+        (RouteId::OpenApi, _) => Ok(reply::bytes_response(
+            StatusCode::OK,
+            "application/json",
+            Bytes::clone(&state.openapi),
+        )),
+        (RouteId::Me, Some((principal, _))) => Ok(handlers::me::me(&principal)),
+        (id, None) => Err(ApiError::internal(&format!(
+            "route {id:?} reached its handler without a principal"
+        ))),
+    }
+}

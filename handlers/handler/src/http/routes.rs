@@ -1,0 +1,188 @@
+//! The route table: every HTTP route the bundle serves, with what it needs. It is the single source
+//! of truth: the dispatcher routes from it, the OpenAPI coverage test and the security matrices
+//! iterate it, so a route cannot exist without an entry.
+
+use clment_common::access::Permission;
+use http::Method;
+
+/// Every API route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    /// `GET /api/health`.
+    Health,
+    /// `GET /api/openapi.json`.
+    OpenApi,
+    /// `GET /api/me`.
+    Me,
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (no credentials read).
+    Public,
+    /// A verified principal in this region holding the permission.
+    Principal(Permission),
+    /// As `Principal`, and the `{orgId}` in the path must be the principal's own org.
+    Tenant(Permission),
+}
+
+/// A row of the route table.
+#[derive(Clone, Debug)]
+pub struct RouteSpec {
+    /// Which route.
+    pub id: RouteId,
+    /// Its method.
+    pub method: Method,
+    /// Its path template, `{name}` for parameters, as in OpenAPI.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Whether it changes state (and so must write an audit event).
+    pub mutating: bool,
+}
+
+/// The route table.
+pub static ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        id: RouteId::Health,
+        method: Method::GET,
+        path: "/api/health",
+        access: Access::Public,
+        mutating: false,
+    },
+    RouteSpec {
+        id: RouteId::OpenApi,
+        method: Method::GET,
+        path: "/api/openapi.json",
+        access: Access::Public,
+        mutating: false,
+    },
+    RouteSpec {
+        id: RouteId::Me,
+        method: Method::GET,
+        path: "/api/me",
+        access: Access::Principal(Permission::ProfileRead),
+        mutating: false,
+    },
+];
+
+/// Path parameters of a matched route, in template order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PathParams(Vec<(&'static str, String)>);
+
+impl PathParams {
+    /// The raw value of parameter `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The outcome of matching a method and path against the table.
+#[derive(Debug)]
+pub enum Match {
+    /// A route matched.
+    Found(&'static RouteSpec, PathParams),
+    /// The path exists for other methods.
+    WrongMethod(Vec<Method>),
+    /// No route has this path.
+    NotFound,
+}
+
+fn match_path(template: &'static str, path: &str) -> Option<PathParams> {
+    let mut params = Vec::new();
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(PathParams(params)),
+            (Some(ts), Some(ps)) => {
+                if let Some(name) = ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    params.push((name, ps.to_owned()));
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Finds the route for `method` and `path`. `HEAD` matches `GET` routes.
+#[must_use]
+pub fn find(method: &Method, path: &str) -> Match {
+    let mut allowed = Vec::new();
+    for spec in ROUTES {
+        if let Some(params) = match_path(spec.path, path) {
+            if spec.method == method || (method == Method::HEAD && spec.method == Method::GET) {
+                return Match::Found(spec, params);
+            }
+            allowed.push(spec.method.clone());
+        }
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        Match::WrongMethod(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching() {
+        assert!(
+            matches!(find(&Method::GET, "/api/health"), Match::Found(s, _) if s.id == RouteId::Health)
+        );
+        assert!(matches!(
+            find(&Method::HEAD, "/api/health"),
+            Match::Found(..)
+        ));
+        assert!(
+            matches!(find(&Method::POST, "/api/health"), Match::WrongMethod(m) if m == vec![Method::GET])
+        );
+        assert!(matches!(
+            find(&Method::GET, "/api/health/"),
+            Match::NotFound
+        ));
+        assert!(matches!(find(&Method::GET, "/api/nope"), Match::NotFound));
+        let p = match_path(
+            "/api/orgs/{orgId}/contracts/{contractId}",
+            "/api/orgs/acme/contracts/42",
+        )
+        .unwrap();
+        assert_eq!(p.get("orgId"), Some("acme"));
+        assert_eq!(p.get("contractId"), Some("42"));
+        assert!(match_path("/api/orgs/{orgId}", "/api/orgs/").is_none());
+    }
+
+    #[test]
+    fn table_has_unique_method_path_pairs_and_api_prefix() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(r.path.starts_with("/api/"), "{}", r.path);
+            assert!(
+                seen.insert((r.method.clone(), r.path)),
+                "duplicate {} {}",
+                r.method,
+                r.path
+            );
+            if let Access::Tenant(_) = r.access {
+                assert!(
+                    r.path.starts_with("/api/orgs/{orgId}"),
+                    "tenant route without org: {}",
+                    r.path
+                );
+            }
+        }
+    }
+}

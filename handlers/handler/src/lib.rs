@@ -1,0 +1,15 @@
+//! The Clment custom handler: the HTTP server the Azure Functions host forwards to, the trigger
+//! endpoints, start-up, configuration, telemetry and the command line. `main` is a thin call into
+//! [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod triggers;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,6 @@
+//! Route handlers, one module per capability. Each takes what the dispatcher extracted and answers;
+//! domain errors become replies here, never warp rejections.
+
+pub mod health;
+pub mod me;
+pub mod openapi;

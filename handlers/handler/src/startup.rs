@@ -1,0 +1,173 @@
+//! Building the application from settings, and running it until a shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clment_common::auth::jwks::{
+    CachePolicy, HttpKeySource, JwksCache, KeySource, StaticKeySource,
+};
+use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
+use clment_common::ports::HealthCheck;
+use clment_local::{DEV_ISSUER, DataDir, DevIssuer, LocalStore};
+use tokio::net::TcpListener;
+
+use crate::config::{Backend, Identity, Settings};
+use crate::http;
+use crate::routes::openapi;
+use crate::state::{AppState, Inner};
+
+/// How long one JWKS fetch may take.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A built application: bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the backend, prepares token verification and binds the listener.
+    ///
+    /// # Errors
+    /// When the backend cannot be opened or the port cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (jobs, health, data_dir, backend_name) = match &settings.backend {
+            Backend::Local { data_dir } => {
+                let dir = DataDir::open(data_dir)?;
+                let store = LocalStore::open(&dir).context(
+                    "opening the local store (is another handler using this data directory?)",
+                )?;
+                let store = Arc::new(store);
+                let health: Vec<Arc<dyn HealthCheck>> = vec![store.clone()];
+                (
+                    store.clone() as Arc<dyn clment_common::ports::JobQueue>,
+                    health,
+                    Some(dir),
+                    "local",
+                )
+            }
+            Backend::Azure { .. } => anyhow::bail!(
+                "CLMENT_BACKEND=azure: the Azure adapters (Blob Storage, Cosmos DB) are not part of this build yet; \
+                 run with CLMENT_BACKEND=local"
+            ),
+        };
+
+        let (policy, source): (TokenPolicy, Arc<dyn KeySource>) = match &settings.identity {
+            Identity::DevIssuer { audience } => {
+                let dir = data_dir
+                    .as_ref()
+                    .context("the development issuer needs the local backend")?;
+                let issuer = DevIssuer::load_or_create(dir)?;
+                tracing::warn!(
+                    "development issuer enabled: tokens from `handler dev-token` are accepted"
+                );
+                (
+                    TokenPolicy::new(DEV_ISSUER, audience),
+                    Arc::new(StaticKeySource(issuer.jwks().clone())),
+                )
+            }
+            Identity::Issuer {
+                issuer,
+                audience,
+                jwks_url,
+            } => (
+                TokenPolicy::new(issuer, audience),
+                Arc::new(HttpKeySource::new(jwks_url, JWKS_FETCH_TIMEOUT)?),
+            ),
+        };
+        let mut policy = policy;
+        policy.algorithms.clone_from(&settings.algorithms);
+        policy.required_typ.clone_from(&settings.token_type);
+        let cache = CachePolicy {
+            ttl: settings.jwks_cache,
+            ..CachePolicy::default()
+        };
+        let tokens = TokenValidator::new(policy, Arc::new(JwksCache::new(source, cache)));
+
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let state = AppState::new(Inner {
+            settings,
+            tokens,
+            jobs,
+            health,
+            openapi: openapi::render(),
+            backend_name,
+        });
+        Ok(Self { listener, state })
+    }
+
+    /// The bound port (useful with port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// The shared state (tests inspect ports through it).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish
+    /// within the grace period. Queued work is already durable (every enqueue commits before it is
+    /// acknowledged), so nothing is lost when the grace period runs out.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) {
+        let grace = self.state.settings.shutdown_grace;
+        let port = self.port();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = warp::serve(http::filter(self.state.clone()))
+            .incoming(self.listener)
+            .graceful(async {
+                let _ = stop_rx.await;
+            })
+            .run();
+        tracing::info!(port, region = %self.state.settings.region, backend = self.state.backend_name, "listening");
+        tokio::pin!(server);
+        tokio::select! {
+            () = &mut server => {}
+            () = shutdown => {
+                tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections, finishing in-flight requests");
+                let _ = stop_tx.send(());
+                if tokio::time::timeout(grace, &mut server).await.is_err() {
+                    tracing::warn!("grace period over; abandoning unfinished requests");
+                }
+            }
+        }
+        drop(self.state);
+        tracing::info!("stopped");
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) {
+        self.run_until(shutdown_signal()).await;
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,44 @@
+//! What every handler can reach: settings, the token validator, and the backend's ports.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clment_common::auth::jwt::TokenValidator;
+use clment_common::ports::{HealthCheck, JobQueue};
+
+use crate::config::Settings;
+
+/// Shared application state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The state's contents.
+pub struct Inner {
+    /// Validated settings.
+    pub settings: Settings,
+    /// Access-token verification.
+    pub tokens: TokenValidator,
+    /// The durable job queue.
+    pub jobs: Arc<dyn JobQueue>,
+    /// Readiness checks, one per backend component.
+    pub health: Vec<Arc<dyn HealthCheck>>,
+    /// The OpenAPI document, rendered once at start-up.
+    pub openapi: Bytes,
+    /// `local` or `azure`.
+    pub backend_name: &'static str,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    #[must_use]
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,12 @@
+//! The `handler` executable that the Azure Functions host starts (host.json
+//! `customHandler.description.defaultExecutablePath`). Everything lives in `clment-handler`.
+
+fn main() -> std::process::ExitCode {
+    match clment_handler::cli::run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("handler: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
