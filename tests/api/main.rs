@@ -1,0 +1,13 @@
+//! Black-box tests of the whole bundle. One test binary (one link) with a module per concern.
+//! Most tests spawn the application in-process on port 0 with the local backend in a temporary
+//! data directory; `process` runs the real `handler` executable the Functions host would start.
+
+mod helpers;
+
+mod functions_layout;
+mod health;
+mod identity;
+mod openapi;
+mod problems;
+mod process;
+mod triggers;

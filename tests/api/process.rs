@@ -1,0 +1,266 @@
+//! The real executable, started as the Functions host starts it: readiness, start-up validation,
+//! the dev issuer's guard rails, logs, and graceful shutdown.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::free_port;
+
+const BIN: &str = env!("CARGO_BIN_EXE_handler");
+
+fn command(data: &Path, port: u16) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("CLMENT_DATA_DIR", data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Polls `GET /` every 25 ms like the host until it answers.
+fn wait_ready(port: u16) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return started.elapsed();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("handler did not become ready");
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn http(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn starts_answers_the_readiness_probe_and_health_then_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(data.path(), port).spawn().unwrap();
+    wait_ready(port);
+    let health = http(
+        port,
+        "GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    // Structured logs: every line is a JSON object; request lines carry id, route, status, latency.
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    let req = lines
+        .iter()
+        .find(|l| l["message"] == "request finished" && l["span"]["route"] == "/api/health")
+        .expect("a request log line");
+    assert_eq!(req["status"], 200);
+    assert!(req["latency_us"].is_u64());
+    assert!(req["span"]["request_id"].is_string());
+    assert!(lines.iter().any(|l| l["message"] == "stopped"));
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_and_is_named() {
+    let data = tempfile::tempdir().unwrap();
+    for (k, v) in [
+        ("CLMENT_REGION", "mars"),
+        ("CLMENT_BACKEND", "s3"),
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "http"),
+        ("CLMENT_AUTH_ALGORITHMS", "HS256"),
+    ] {
+        let out = command(data.path(), free_port())
+            .env(k, v)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{k}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("setting {k}:")), "{k}: {err}");
+    }
+}
+
+#[test]
+fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
+    let data = tempfile::tempdir().unwrap();
+    let out = command(data.path(), 0)
+        .args(["dev-token", "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+
+    // Azure: start-up requires a real issuer, and even with one the dev issuer refuses.
+    let azure = [
+        ("CLMENT_BACKEND", "azure"),
+        ("CLMENT_REGION", "eu"),
+        ("CLMENT_AZURE_BLOB_URL", "https://st.blob.core.windows.net"),
+        ("CLMENT_AZURE_COSMOS_URL", "https://db.documents.azure.com"),
+    ];
+    let out = command(data.path(), 0)
+        .envs(azure)
+        .args(["dev-token", "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CLMENT_AUTH_ISSUER"));
+    let issuer = [
+        ("CLMENT_AUTH_ISSUER", "https://id.example"),
+        ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
+    ];
+    let out = command(data.path(), 0)
+        .envs(azure)
+        .envs(issuer)
+        .args(["dev-token", "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only available with CLMENT_BACKEND=local")
+    );
+    // Local with a real issuer configured: also refused (the server would not accept it).
+    let out = command(data.path(), 0)
+        .envs(issuer)
+        .args(["dev-token", "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+/// SIGTERM while a request is in flight: the listener closes, the in-flight request completes, the
+/// work it queued is durable, and the process exits cleanly.
+#[test]
+fn graceful_shutdown_finishes_in_flight_requests_and_keeps_queued_work() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(data.path(), port).spawn().unwrap();
+    wait_ready(port);
+
+    let body = serde_json::json!({
+        "Data": { "blob": null },
+        "Metadata": { "name": "\"acme/0190f0a0-1234-7000-8000-00000000abcd/original\"" }
+    })
+    .to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /index-contract HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    sigterm(&child);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // No new connections once shutdown has begun.
+    assert!(
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .is_err(),
+        "listener still open after SIGTERM"
+    );
+    // The in-flight request still completes.
+    s.write_all(tail.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // The acknowledged job survived the process.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store =
+        clment_local::LocalStore::open(&clment_local::DataDir::open(data.path()).unwrap()).unwrap();
+    use clment_common::ports::JobQueue as _;
+    assert_eq!(rt.block_on(store.len()).unwrap(), 1);
+}
+
+/// A canary planted in every part of a request never reaches the logs, even at trace level.
+#[test]
+fn request_content_never_reaches_the_logs_even_at_trace_level() {
+    const CANARY: &str = "CANARY-f00d-4b1d";
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(data.path(), port)
+        .env("CLMENT_LOG", "trace")
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    let body =
+        format!(r#"{{"Data":{{"blob":"{CANARY}"}},"Metadata":{{"name":"\"acme/x/{CANARY}\""}}}}"#);
+    let _ = http(
+        port,
+        &format!(
+            "POST /index-contract HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-secret: {CANARY}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let _ = http(
+        port,
+        &format!(
+            "GET /api/me HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {CANARY}.{CANARY}.{CANARY}\r\nconnection: close\r\n\r\n"
+        ),
+    );
+    sigterm(&child);
+    child.wait().unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(
+        out.contains("request finished"),
+        "logging works at trace level"
+    );
+    assert!(!out.contains(CANARY), "canary leaked into logs");
+}
