@@ -51,15 +51,10 @@ fn template_matches(template: &str, path: &str) -> bool {
         if seg.starts_with("{*") {
             return true;
         }
-        match p.get(i) {
-            None => return false,
-            Some(ps) if seg.starts_with('{') => {
-                if ps.is_empty() {
-                    return false;
-                }
-            }
-            Some(ps) if ps != seg => return false,
-            _ => {}
+        let Some(ps) = p.get(i) else { return false };
+        let is_param = seg.starts_with('{');
+        if (is_param && ps.is_empty()) || (!is_param && ps != seg) {
+            return false;
         }
     }
     p.len() == t.len()
@@ -164,6 +159,24 @@ fn local_settings_hold_no_secrets() {
         assert!(
             !k.to_lowercase().contains("secret") && !k.to_lowercase().contains("password"),
             "{k}"
+        );
+    }
+}
+
+/// The README's settings table lists every setting the code reads, with the same default.
+#[test]
+fn the_readme_documents_every_setting() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for (name, default, _) in clment_handler::config::SETTINGS {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("README has no row for {name}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(
+            cells.get(2).copied(),
+            Some(*default),
+            "README default for {name}: {row}"
         );
     }
 }

@@ -164,3 +164,55 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The caller's org trail as stored (oldest first).
+pub async fn audit_events(app: &TestApp, org: &str) -> Vec<clment_common::ports::StoredEvent> {
+    let scope = clment_common::TenantScope::for_tests(org, Region::Us);
+    app.state.audit.read(&scope, 0, 10_000).await.unwrap()
+}
+
+/// How many tenant-data operations touched `org`.
+pub fn touches(app: &TestApp, org: &str) -> u64 {
+    app.state.local.as_ref().unwrap().tenant_touches(org)
+}
+
+impl TestApp {
+    /// Sends `method path` with a bearer credential and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        credential: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(credential);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Creates an API key through the API as an org admin; returns (key id, secret).
+    pub async fn create_key(&self, org: &str, scopes: &[&str], role: Role) -> (String, String) {
+        let admin = self.token(org, role, &["pwd", "mfa"], Region::Us);
+        let resp = self
+            .call(
+                "POST",
+                &format!("/api/orgs/{org}/api-keys"),
+                &admin,
+                Some(serde_json::json!({ "name": "ci", "scopes": scopes })),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        let body: serde_json::Value = resp.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}

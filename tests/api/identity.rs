@@ -49,7 +49,7 @@ async fn missing_or_bad_credentials_are_401_with_a_bearer_challenge() {
             "{header}"
         );
         let body = assert_problem(resp, 401, "unauthenticated").await;
-        assert_eq!(body["detail"], "The access token is not valid.");
+        assert_eq!(body["detail"], "The credential is not valid.");
     }
 }
 

@@ -4,10 +4,14 @@
 
 mod helpers;
 
+mod api_keys;
 mod functions_layout;
 mod health;
 mod identity;
+mod matrix;
 mod openapi;
 mod problems;
 mod process;
+mod rate_limits;
+mod signin_policy;
 mod triggers;

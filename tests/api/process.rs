@@ -214,7 +214,7 @@ fn graceful_shutdown_finishes_in_flight_requests_and_keeps_queued_work() {
     let store =
         clment_local::LocalStore::open(&clment_local::DataDir::open(data.path()).unwrap()).unwrap();
     use clment_common::ports::JobQueue as _;
-    assert_eq!(rt.block_on(store.len()).unwrap(), 1);
+    assert_eq!(rt.block_on(store.count()).unwrap(), 1);
 }
 
 /// A canary planted in every part of a request never reaches the logs, even at trace level.

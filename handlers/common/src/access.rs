@@ -183,3 +183,97 @@ mod tests {
         assert!(!Role::Admin.allows(Permission::OwnersManage));
     }
 }
+
+/// What an API key may be granted. A key's rights are its scopes intersected with its creator's role.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+pub enum ApiScope {
+    /// Read contracts and their reviews.
+    #[serde(rename = "contracts:read")]
+    ContractsRead,
+    /// Upload, rename and delete contracts (delete still needs an admin creator).
+    #[serde(rename = "contracts:write")]
+    ContractsWrite,
+    /// Request and read reviews.
+    #[serde(rename = "reviews:run")]
+    ReviewsRun,
+    /// Search.
+    #[serde(rename = "search")]
+    Search,
+    /// Read and export the audit trail.
+    #[serde(rename = "audit:read")]
+    AuditRead,
+}
+
+impl ApiScope {
+    /// Every scope.
+    pub const ALL: [Self; 5] = [
+        Self::ContractsRead,
+        Self::ContractsWrite,
+        Self::ReviewsRun,
+        Self::Search,
+        Self::AuditRead,
+    ];
+
+    /// Whether this scope covers `permission`. Key management, security settings and owner management
+    /// are never available to keys.
+    #[must_use]
+    pub fn covers(self, permission: Permission) -> bool {
+        matches!(
+            (self, permission),
+            (_, Permission::ProfileRead)
+                | (
+                    Self::ContractsRead,
+                    Permission::ContractsRead | Permission::ReviewsRead
+                )
+                | (
+                    Self::ContractsWrite,
+                    Permission::ContractsWrite | Permission::ContractsDelete
+                )
+                | (
+                    Self::ReviewsRun,
+                    Permission::ReviewsRun | Permission::ReviewsRead
+                )
+                | (Self::Search, Permission::Search)
+                | (Self::AuditRead, Permission::AuditRead)
+        )
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_manage_keys_security_or_owners() {
+        for s in ApiScope::ALL {
+            assert!(!s.covers(Permission::ApiKeysManage));
+            assert!(!s.covers(Permission::SecurityManage));
+            assert!(!s.covers(Permission::OwnersManage));
+        }
+    }
+
+    #[test]
+    fn scope_names() {
+        assert_eq!(
+            serde_json::to_value(ApiScope::ContractsRead).unwrap(),
+            "contracts:read"
+        );
+        assert_eq!(
+            serde_json::from_value::<ApiScope>("search".into()).unwrap(),
+            ApiScope::Search
+        );
+        assert!(serde_json::from_value::<ApiScope>("admin".into()).is_err());
+    }
+}

@@ -14,6 +14,8 @@ pub mod auth;
 pub mod domain;
 pub mod ports;
 pub mod problem;
+pub mod ratelimit;
+pub mod signin;
 pub mod tenancy;
 
 pub use auth::principal::Principal;

@@ -41,6 +41,12 @@ pub enum ErrorCode {
     SsoRequired,
     /// The org requires a second factor and this session has none.
     MfaRequired,
+    /// The org does not allow this session's sign-in method.
+    SignInMethodNotAllowed,
+    /// The org's plan does not include this feature.
+    PlanUpgradeRequired,
+    /// Only an interactive (signed-in user) session may do this; API keys may not.
+    InteractiveSessionRequired,
     /// The caller's organisation lives in another region.
     WrongRegion,
     /// The org or API key used up its request budget.
@@ -72,7 +78,7 @@ pub struct ErrorSpec {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 26] = [
         Self::RouteNotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
@@ -87,6 +93,9 @@ impl ErrorCode {
         Self::InsufficientRole,
         Self::SsoRequired,
         Self::MfaRequired,
+        Self::SignInMethodNotAllowed,
+        Self::PlanUpgradeRequired,
+        Self::InteractiveSessionRequired,
         Self::WrongRegion,
         Self::RateLimited,
         Self::NotFound,
@@ -120,6 +129,15 @@ impl ErrorCode {
                 S::FORBIDDEN,
                 "Your organisation requires multi-factor authentication",
             ),
+            Self::SignInMethodNotAllowed => (
+                S::FORBIDDEN,
+                "Your organisation does not allow this sign-in method",
+            ),
+            Self::PlanUpgradeRequired => (
+                S::FORBIDDEN,
+                "Your organisation's plan does not include this",
+            ),
+            Self::InteractiveSessionRequired => (S::FORBIDDEN, "Sign in as a user to do this"),
             Self::WrongRegion => (
                 S::MISDIRECTED_REQUEST,
                 "Your organisation is served from another region",
@@ -155,6 +173,9 @@ impl ErrorCode {
             Self::InsufficientRole => "insufficient_role",
             Self::SsoRequired => "sso_required",
             Self::MfaRequired => "mfa_required",
+            Self::SignInMethodNotAllowed => "sign_in_method_not_allowed",
+            Self::PlanUpgradeRequired => "plan_upgrade_required",
+            Self::InteractiveSessionRequired => "interactive_session_required",
             Self::WrongRegion => "wrong_region",
             Self::RateLimited => "rate_limited",
             Self::NotFound => "not_found",

@@ -47,6 +47,13 @@ impl TenantScope {
         })
     }
 
+    /// A scope for an operator's command-line action on one org (plan changes, evidence export). Never
+    /// reachable from a request: only the admin command line calls it.
+    #[must_use]
+    pub fn for_operator(org: OrgId, region: Region) -> Self {
+        Self { org, region }
+    }
+
     /// The organisation.
     #[must_use]
     pub fn org(&self) -> &OrgId {

@@ -7,8 +7,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::num::NonZeroU32;
+
 use clment_common::auth::jwt::is_asymmetric;
 use clment_common::domain::Region;
+use clment_common::ratelimit::{Budget, Limits};
 use jsonwebtoken::Algorithm;
 
 /// Every setting the bundle reads, with its default and meaning (the README's table is checked against this).
@@ -179,6 +182,8 @@ pub struct Settings {
     pub token_type: Option<String>,
     /// JWKS freshness.
     pub jwks_cache: Duration,
+    /// Per-tenant rate limits.
+    pub rate_limits: Limits,
     /// JSON body cap on API routes.
     pub max_json_bytes: usize,
     /// Invocation payload cap on trigger routes.
@@ -332,8 +337,44 @@ impl Settings {
             }
         };
 
+        let budget = |rps: &'static str,
+                      burst: &'static str,
+                      d_rps: u64,
+                      d_burst: u64|
+         -> Result<Budget, ConfigError> {
+            let r = number(get, rps, d_rps, 1, 1_000_000)?;
+            let b = number(get, burst, d_burst, 1, 1_000_000)?;
+            let nz = |n: u64, name| {
+                u32::try_from(n)
+                    .ok()
+                    .and_then(NonZeroU32::new)
+                    .ok_or_else(|| bad(name, "must be from 1 to 1000000"))
+            };
+            Ok(Budget::new(nz(r, rps)?, nz(b, burst)?))
+        };
+        let org = budget("CLMENT_RATE_LIMIT_RPS", "CLMENT_RATE_LIMIT_BURST", 50, 100)?;
+        let org_expensive = budget(
+            "CLMENT_RATE_LIMIT_EXPENSIVE_RPS",
+            "CLMENT_RATE_LIMIT_EXPENSIVE_BURST",
+            2,
+            10,
+        )?;
+        let key = budget(
+            "CLMENT_RATE_LIMIT_KEY_RPS",
+            "CLMENT_RATE_LIMIT_KEY_BURST",
+            20,
+            40,
+        )?;
+        let rate_limits = Limits {
+            org,
+            org_expensive,
+            key,
+            key_expensive: org_expensive,
+        };
+
         Ok(Self {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            rate_limits,
             region,
             backend,
             identity,

@@ -33,20 +33,13 @@ impl Application {
     /// # Errors
     /// When the backend cannot be opened or the port cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let (jobs, health, data_dir, backend_name) = match &settings.backend {
+        let (store, data_dir) = match &settings.backend {
             Backend::Local { data_dir } => {
                 let dir = DataDir::open(data_dir)?;
                 let store = LocalStore::open(&dir).context(
                     "opening the local store (is another handler using this data directory?)",
                 )?;
-                let store = Arc::new(store);
-                let health: Vec<Arc<dyn HealthCheck>> = vec![store.clone()];
-                (
-                    store.clone() as Arc<dyn clment_common::ports::JobQueue>,
-                    health,
-                    Some(dir),
-                    "local",
-                )
+                (store, Some(dir))
             }
             Backend::Azure { .. } => anyhow::bail!(
                 "CLMENT_BACKEND=azure: the Azure adapters (Blob Storage, Cosmos DB) are not part of this build yet; \
@@ -89,13 +82,21 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
+        let shared = Arc::new(store.clone());
+        let health: Vec<Arc<dyn HealthCheck>> = vec![shared.clone()];
+        let limiter = clment_common::ratelimit::RateLimiter::new(settings.rate_limits);
         let state = AppState::new(Inner {
             settings,
             tokens,
-            jobs,
+            jobs: shared.clone(),
+            orgs: shared.clone(),
+            keys: shared.clone(),
+            audit: shared,
+            local: Some(store),
             health,
             openapi: openapi::render(),
-            backend_name,
+            limiter,
+            backend_name: "local",
         });
         Ok(Self { listener, state })
     }
@@ -129,6 +130,17 @@ impl Application {
             })
             .run();
         tracing::info!(port, region = %self.state.settings.region, backend = self.state.backend_name, "listening");
+        // Idle rate-limit buckets are full again: drop them so memory stays bounded by active tenants.
+        let pruner = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every.tick().await;
+                    state.limiter.prune();
+                }
+            })
+        };
         tokio::pin!(server);
         tokio::select! {
             () = &mut server => {}
@@ -140,6 +152,7 @@ impl Application {
                 }
             }
         }
+        pruner.abort();
         drop(self.state);
         tracing::info!("stopped");
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use clment_common::auth::jwt::TokenValidator;
-use clment_common::ports::{HealthCheck, JobQueue};
+use clment_common::ports::{ApiKeyStore, AuditLog, HealthCheck, JobQueue, OrgStore};
 
 use crate::config::Settings;
 
@@ -20,10 +20,20 @@ pub struct Inner {
     pub tokens: TokenValidator,
     /// The durable job queue.
     pub jobs: Arc<dyn JobQueue>,
+    /// Org records.
+    pub orgs: Arc<dyn OrgStore>,
+    /// API keys.
+    pub keys: Arc<dyn ApiKeyStore>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
+    /// The local store, when that is the backend (diagnostics and tests).
+    pub local: Option<clment_local::LocalStore>,
     /// Readiness checks, one per backend component.
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// The OpenAPI document, rendered once at start-up.
     pub openapi: Bytes,
+    /// Per-tenant rate limits.
+    pub limiter: clment_common::ratelimit::RateLimiter,
     /// `local` or `azure`.
     pub backend_name: &'static str,
 }

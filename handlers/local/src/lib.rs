@@ -7,6 +7,7 @@
 mod data_dir;
 mod dev_issuer;
 mod store;
+mod tenants;
 
 pub use data_dir::{DataDir, DataDirError};
 pub use dev_issuer::{DEV_ISSUER, DevIssuer, DevIssuerError, DevTokenRequest};

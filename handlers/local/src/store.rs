@@ -16,13 +16,17 @@ use crate::DataDir;
 
 const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters");
+pub(crate) const ORGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("orgs");
+pub(crate) const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
+pub(crate) const AUDIT: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("audit");
+pub(crate) const AUDIT_HEADS: TableDefinition<'_, &str, u64> = TableDefinition::new("audit_heads");
 
 /// The store failed.
 #[derive(Debug, thiserror::Error)]
 #[error("local store: {0}")]
-pub struct StoreError(String);
+pub struct StoreError(pub(crate) String);
 
-fn err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
@@ -38,9 +42,10 @@ struct JobRecord {
 #[derive(Clone)]
 pub struct LocalStore {
     db: Arc<Database>,
+    touches: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(i64::MAX)
 }
@@ -63,11 +68,39 @@ impl LocalStore {
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(JOBS).map_err(err)?;
         txn.open_table(COUNTERS).map_err(err)?;
+        txn.open_table(ORGS).map_err(err)?;
+        txn.open_table(API_KEYS).map_err(err)?;
+        txn.open_table(AUDIT).map_err(err)?;
+        txn.open_table(AUDIT_HEADS).map_err(err)?;
         txn.commit().map_err(err)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            touches: Arc::default(),
+        })
     }
 
-    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// How many tenant-data operations have touched `org` since start-up. Tests use it to prove that
+    /// refused requests never reach another tenant's data.
+    #[must_use]
+    pub fn tenant_touches(&self, org: &str) -> u64 {
+        self.touches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(org)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn touch_tenant(&self, org: &str) {
+        *self
+            .touches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(org.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
@@ -206,7 +239,7 @@ impl JobQueue for LocalStore {
         }
     }
 
-    async fn len(&self) -> Result<u64, JobError> {
+    async fn count(&self) -> Result<u64, JobError> {
         self.blocking(|db| {
             let txn = db.begin_read().map_err(err)?;
             txn.open_table(JOBS).map_err(err)?.len().map_err(err)
@@ -258,7 +291,7 @@ mod tests {
         }
         // A new process (reopen) sees acknowledged jobs.
         let s = LocalStore::open_path(&path).unwrap();
-        assert_eq!(s.len().await.unwrap(), 2);
+        assert_eq!(s.count().await.unwrap(), 2);
         let l = s.lease(Duration::from_secs(60)).await.unwrap().unwrap();
         assert_eq!((l.id, l.attempt, &l.job), (1, 1, &j));
         // Leased jobs are not handed out twice while the lease runs.
@@ -267,7 +300,7 @@ mod tests {
         assert!(s.lease(Duration::from_secs(60)).await.unwrap().is_none());
         s.complete(1).await.unwrap();
         assert!(matches!(s.complete(1).await, Err(JobError::NotLeased(1))));
-        assert_eq!(s.len().await.unwrap(), 1);
+        assert_eq!(s.count().await.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -149,7 +149,25 @@ pub struct JwksCache {
     source: Arc<dyn KeySource>,
     policy: CachePolicy,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
-    refresh: tokio::sync::Mutex<Option<Instant>>,
+    refresh: tokio::sync::Mutex<RefreshState>,
+}
+
+/// Book-keeping of refetches, guarded by the refresh lock.
+#[derive(Default)]
+struct RefreshState {
+    /// When an unknown kid last forced a refetch.
+    last_forced: Option<Instant>,
+    /// When the last fetch failed, and why. Inside `min_refetch_interval` no new fetch is tried.
+    last_failure: Option<(Instant, String)>,
+}
+
+impl RefreshState {
+    fn recent_failure(&self, interval: Duration) -> Option<&str> {
+        self.last_failure
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < interval)
+            .map(|(_, why)| why.as_str())
+    }
 }
 
 impl JwksCache {
@@ -160,7 +178,7 @@ impl JwksCache {
             source,
             policy,
             snapshot: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(RefreshState::default()),
         }
     }
 
@@ -178,30 +196,43 @@ impl JwksCache {
     pub async fn key(&self, kid: &str) -> Result<Arc<VerificationKey>, KeyLookupError> {
         let now = Instant::now();
         let snap = self.current();
-        if let Some(s) = &snap {
-            if now.duration_since(s.fetched_at) < self.policy.ttl {
-                if let Some(k) = s.keys.get(kid) {
-                    return Ok(k.clone());
-                }
-                return self.refresh_for_unknown_kid(kid, s.fetched_at).await;
-            }
-        }
-        // Missing or expired: refresh, and fall back to a stale copy inside the window.
-        match self
-            .refresh_if_older(snap.as_ref().map(|s| s.fetched_at))
-            .await
+        if let Some(s) = &snap
+            && now.duration_since(s.fetched_at) < self.policy.ttl
         {
-            Ok(s) => s.keys.get(kid).cloned().ok_or(KeyLookupError::UnknownKid),
-            Err(e) => match snap {
-                Some(s)
-                    if now.duration_since(s.fetched_at)
-                        < self.policy.ttl + self.policy.max_stale =>
+            if let Some(k) = s.keys.get(kid) {
+                return Ok(k.clone());
+            }
+            return self.refresh_for_unknown_kid(kid, s.fetched_at).await;
+        }
+        let lookup = |s: &Snapshot| s.keys.get(kid).cloned().ok_or(KeyLookupError::UnknownKid);
+        let stale = snap
+            .filter(|s| now.duration_since(s.fetched_at) < self.policy.ttl + self.policy.max_stale);
+        match stale {
+            // Expired but inside the stale window: refresh unless someone already is, and never
+            // queue behind a slow identity server; serve the stale copy meanwhile.
+            Some(stale) => {
+                let Ok(mut state) = self.refresh.try_lock() else {
+                    return lookup(&stale);
+                };
+                match self
+                    .refresh_locked(&mut state, Some(stale.fetched_at))
+                    .await
                 {
-                    tracing::warn!(error = %e, "JWKS refresh failed; serving the cached key set");
-                    s.keys.get(kid).cloned().ok_or(KeyLookupError::UnknownKid)
+                    Ok(s) => lookup(&s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "JWKS refresh failed; serving the cached key set");
+                        lookup(&stale)
+                    }
                 }
-                _ => Err(KeyLookupError::Unavailable(e.0)),
-            },
+            }
+            // Nothing usable: wait for one coalesced fetch.
+            None => {
+                let mut state = self.refresh.lock().await;
+                match self.refresh_locked(&mut state, None).await {
+                    Ok(s) => lookup(&s),
+                    Err(e) => Err(KeyLookupError::Unavailable(e.0)),
+                }
+            }
         }
     }
 
@@ -210,21 +241,21 @@ impl JwksCache {
         kid: &str,
         seen: Instant,
     ) -> Result<Arc<VerificationKey>, KeyLookupError> {
-        let mut last_forced = self.refresh.lock().await;
+        let mut state = self.refresh.lock().await;
         // Someone refreshed while we waited: look again before fetching.
-        if let Some(s) = self.current() {
-            if s.fetched_at > seen {
-                return s.keys.get(kid).cloned().ok_or(KeyLookupError::UnknownKid);
-            }
+        if let Some(s) = self.current()
+            && s.fetched_at > seen
+        {
+            return s.keys.get(kid).cloned().ok_or(KeyLookupError::UnknownKid);
         }
-        let now = Instant::now();
-        if let Some(t) = *last_forced {
-            if now.duration_since(t) < self.policy.min_refetch_interval {
-                return Err(KeyLookupError::UnknownKid);
-            }
+        let interval = self.policy.min_refetch_interval;
+        if state.last_forced.is_some_and(|t| t.elapsed() < interval)
+            || state.recent_failure(interval).is_some()
+        {
+            return Err(KeyLookupError::UnknownKid);
         }
-        *last_forced = Some(now);
-        match self.fetch_and_store().await {
+        state.last_forced = Some(Instant::now());
+        match self.fetch_recording(&mut state).await {
             Ok(s) => s.keys.get(kid).cloned().ok_or(KeyLookupError::UnknownKid),
             Err(e) => {
                 tracing::warn!(error = %e, "JWKS refetch for an unknown kid failed");
@@ -233,19 +264,38 @@ impl JwksCache {
         }
     }
 
-    async fn refresh_if_older(
+    /// Refreshes unless another task just did, or a fetch failed less than `min_refetch_interval` ago.
+    async fn refresh_locked(
         &self,
+        state: &mut RefreshState,
         seen: Option<Instant>,
     ) -> Result<Arc<Snapshot>, KeySourceError> {
-        let _guard = self.refresh.lock().await;
-        if let Some(s) = self.current() {
-            if Some(s.fetched_at) != seen
-                && Instant::now().duration_since(s.fetched_at) < self.policy.ttl
-            {
-                return Ok(s);
+        if let Some(s) = self.current()
+            && Some(s.fetched_at) != seen
+            && s.fetched_at.elapsed() < self.policy.ttl
+        {
+            return Ok(s);
+        }
+        if let Some(why) = state.recent_failure(self.policy.min_refetch_interval) {
+            return Err(KeySourceError(why.to_owned()));
+        }
+        self.fetch_recording(state).await
+    }
+
+    async fn fetch_recording(
+        &self,
+        state: &mut RefreshState,
+    ) -> Result<Arc<Snapshot>, KeySourceError> {
+        match self.fetch_and_store().await {
+            Ok(s) => {
+                state.last_failure = None;
+                Ok(s)
+            }
+            Err(e) => {
+                state.last_failure = Some((Instant::now(), e.0.clone()));
+                Err(e)
             }
         }
-        self.fetch_and_store().await
     }
 
     async fn fetch_and_store(&self) -> Result<Arc<Snapshot>, KeySourceError> {
@@ -277,10 +327,11 @@ fn usable_keys(set: &JwkSet) -> HashMap<String, Arc<VerificationKey>> {
         .filter_map(|k: &Jwk| {
             let kid = k.common.key_id.clone()?;
             let key = DecodingKey::from_jwk(k).ok()?;
-            let alg = k
-                .common
-                .key_algorithm
-                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+            // A key whose `alg` is not a signature algorithm (RSA-OAEP, ...) is not for us.
+            let alg = match k.common.key_algorithm {
+                None => None,
+                Some(a) => Some(a.to_string().parse::<Algorithm>().ok()?),
+            };
             Some((kid, Arc::new(VerificationKey { key, alg })))
         })
         .collect()

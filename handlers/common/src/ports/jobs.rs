@@ -56,5 +56,5 @@ pub trait JobQueue: Send + Sync {
     /// Makes a leased job available again after `delay`.
     async fn retry_later(&self, id: u64, delay: Duration) -> Result<(), JobError>;
     /// Jobs stored (leased or not).
-    async fn len(&self) -> Result<u64, JobError>;
+    async fn count(&self) -> Result<u64, JobError>;
 }

@@ -1,8 +1,28 @@
 //! Port traits: one per capability. Backends (`clment-local`, the Azure adapters) implement them;
 //! every method that touches tenant data takes a [`crate::TenantScope`] first.
 
+mod api_keys;
+mod audit;
 mod health;
 mod jobs;
+mod orgs;
 
+pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
+pub use audit::{Actor, AuditEvent, AuditLog, Outcome, StoredEvent};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, LeasedJob};
+pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
+
+/// A port operation failed. Adapters map their SDK's errors into these kinds; no SDK type leaks out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The record does not exist in this tenant.
+    #[error("not found")]
+    NotFound,
+    /// A concurrent change won, or the record already exists.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend failed or is unreachable; retrying may help.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}

@@ -33,8 +33,39 @@ pub struct Request {
     pub query: String,
     /// Headers.
     pub headers: HeaderMap,
-    /// Body.
-    pub body: BodyStream,
+    /// Body, taken once by the handler that reads it ([`Request::take_body`]).
+    body: std::sync::Mutex<Option<BodyStream>>,
+}
+
+impl Request {
+    /// Builds a request.
+    #[must_use]
+    pub fn new(
+        id: RequestId,
+        method: Method,
+        params: PathParams,
+        query: String,
+        headers: HeaderMap,
+        body: BodyStream,
+    ) -> Self {
+        Self {
+            id,
+            method,
+            params,
+            query,
+            headers,
+            body: std::sync::Mutex::new(Some(body)),
+        }
+    }
+
+    /// The body stream; empty when it was already taken.
+    pub fn take_body(&self) -> BodyStream {
+        self.body
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| Box::pin(futures_util::stream::empty()))
+    }
 }
 
 /// The bundle's warp filter.
@@ -135,14 +166,7 @@ async fn route(
         return match routes::find(&method, path) {
             Match::Found(spec, params) => {
                 span.record("route", spec.path);
-                let req = Request {
-                    id: id.clone(),
-                    method,
-                    params,
-                    query,
-                    headers,
-                    body,
-                };
+                let req = Request::new(id.clone(), method, params, query, headers, body);
                 match api(state, spec, req).await {
                     Ok(r) => r,
                     Err(e) => e.into_response(&id),
@@ -217,34 +241,94 @@ fn method_not_allowed(method: &Method, allowed: &[Method]) -> ApiError {
 }
 
 /// Authenticates and authorises per the route's [`Access`], then calls its handler.
-async fn api(state: &AppState, spec: &RouteSpec, req: Request) -> Result<Response, ApiError> {
-    let here = state.settings.region;
-    let who = match spec.access {
-        Access::Public => None,
-        Access::Principal(permission) => {
-            let p = super::auth::authenticate(&state.tokens, &req.headers).await?;
-            tracing::Span::current().record("org", p.org_id().as_str());
-            super::auth::authorize(&p, here, permission)?;
-            Some((p, None))
-        }
-        Access::Tenant(permission) => {
-            let p = super::auth::authenticate(&state.tokens, &req.headers).await?;
-            tracing::Span::current().record("org", p.org_id().as_str());
-            let org = req.params.get("orgId").unwrap_or_default();
-            let scope = super::auth::authorize_tenant(&p, org, here, permission)?;
-            Some((p, Some(scope)))
-        }
+async fn api(
+    state: &AppState,
+    spec: &'static RouteSpec,
+    req: Request,
+) -> Result<Response, ApiError> {
+    if spec.access == Access::Public {
+        return match spec.id {
+            RouteId::Health => handlers::health::health(state).await,
+            RouteId::OpenApi => Ok(reply::bytes_response(
+                StatusCode::OK,
+                "application/json",
+                Bytes::clone(&state.openapi),
+            )),
+            other => Err(ApiError::internal(&format!(
+                "public route {other:?} has no handler"
+            ))),
+        };
+    }
+    let principal = super::auth::authenticate(state, &req.headers).await?;
+    tracing::Span::current().record("org", principal.org_id().as_str());
+    // The tenant's budget is spent before anything touches storage.
+    let decision = super::limits::check(state, spec, &principal)?;
+    let granted = super::auth::gate(state, spec, &req.id, &req.params, principal).await?;
+    let ctx = Ctx {
+        state,
+        spec,
+        granted,
+        req,
     };
-    match (spec.id, who) {
-        (RouteId::Health, _) => handlers::health::health(state).await,
-        (RouteId::OpenApi, _) => Ok(reply::bytes_response(
-            StatusCode::OK,
-            "application/json",
-            Bytes::clone(&state.openapi),
-        )),
-        (RouteId::Me, Some((principal, _))) => Ok(handlers::me::me(&principal)),
-        (id, None) => Err(ApiError::internal(&format!(
-            "route {id:?} reached its handler without a principal"
-        ))),
+    let mut resp = route_to_handler(ctx).await?;
+    super::limits::annotate(&mut resp, &decision);
+    Ok(resp)
+}
+
+async fn route_to_handler(ctx: Ctx<'_>) -> Result<Response, ApiError> {
+    let spec = ctx.spec;
+    match spec.id {
+        RouteId::Me => Ok(handlers::me::me(&ctx.granted.principal)),
+        RouteId::Org => Ok(handlers::orgs::get_org(&ctx)),
+        RouteId::SecurityGet => Ok(handlers::orgs::get_security(&ctx)),
+        RouteId::SecurityPut => handlers::orgs::put_security(ctx).await,
+        RouteId::ApiKeyCreate => handlers::api_keys::create(ctx).await,
+        RouteId::ApiKeyList => handlers::api_keys::list(&ctx).await,
+        RouteId::ApiKeyRotate => handlers::api_keys::rotate(ctx).await,
+        RouteId::ApiKeyRevoke => handlers::api_keys::revoke(&ctx).await,
+        RouteId::Health | RouteId::OpenApi => {
+            Err(ApiError::internal(&"public route behind the gate"))
+        }
+    }
+}
+
+/// What an authorised handler gets.
+pub struct Ctx<'a> {
+    /// Shared state.
+    pub state: &'a AppState,
+    /// The matched route.
+    pub spec: &'static RouteSpec,
+    /// The caller, their org's scope and record.
+    pub granted: super::auth::Granted,
+    /// The request.
+    pub req: Request,
+}
+
+impl Ctx<'_> {
+    /// Appends a success event for this route's audit action to the caller's org trail.
+    ///
+    /// # Errors
+    /// The append failed; the caller must undo its change (no silent gaps).
+    pub async fn audit(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        details: serde_json::Value,
+    ) -> Result<(), clment_common::ports::PortError> {
+        let action = self.spec.audit.unwrap_or("unknown");
+        let event = clment_common::ports::AuditEvent {
+            action: action.to_owned(),
+            actor: clment_common::ports::Actor::of(&self.granted.principal),
+            resource_type: resource_type.to_owned(),
+            resource_id: resource_id.to_owned(),
+            outcome: clment_common::ports::Outcome::Success,
+            details,
+            request_id: self.req.id.as_str().to_owned(),
+        };
+        self.state
+            .audit
+            .append(&self.granted.scope, event, time::OffsetDateTime::now_utc())
+            .await
+            .map(|_| ())
     }
 }

@@ -4,7 +4,8 @@
 pub mod auth;
 pub mod body;
 pub mod dispatch;
+pub mod limits;
 pub mod reply;
 pub mod routes;
 
-pub use dispatch::{Request, filter};
+pub use dispatch::{Ctx, Request, filter};

@@ -14,6 +14,38 @@ pub enum RouteId {
     OpenApi,
     /// `GET /api/me`.
     Me,
+    /// `GET /api/orgs/{orgId}`.
+    Org,
+    /// `GET /api/orgs/{orgId}/security`.
+    SecurityGet,
+    /// `PUT /api/orgs/{orgId}/security`.
+    SecurityPut,
+    /// `POST /api/orgs/{orgId}/api-keys`.
+    ApiKeyCreate,
+    /// `GET /api/orgs/{orgId}/api-keys`.
+    ApiKeyList,
+    /// `POST /api/orgs/{orgId}/api-keys/{keyId}/rotate`.
+    ApiKeyRotate,
+    /// `DELETE /api/orgs/{orgId}/api-keys/{keyId}`.
+    ApiKeyRevoke,
+}
+
+/// Which credentials a route accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// Access tokens and API keys.
+    Any,
+    /// Only interactive sessions (access tokens): key management, security settings.
+    InteractiveOnly,
+}
+
+/// How much a request costs, for rate limiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cost {
+    /// Ordinary.
+    Standard,
+    /// Uploads and reviews: a smaller budget.
+    Expensive,
 }
 
 /// Who may call a route.
@@ -38,33 +70,123 @@ pub struct RouteSpec {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// Which credentials it accepts.
+    pub credentials: Credentials,
+    /// Rate-limit class.
+    pub cost: Cost,
+    /// The audit action it writes when it changes state (`None` for reads).
+    pub audit: Option<&'static str>,
+}
+
+impl RouteSpec {
     /// Whether it changes state (and so must write an audit event).
-    pub mutating: bool,
+    #[must_use]
+    pub fn mutating(&self) -> bool {
+        self.audit.is_some()
+    }
+}
+
+const fn route(
+    id: RouteId,
+    method: Method,
+    path: &'static str,
+    access: Access,
+    credentials: Credentials,
+    audit: Option<&'static str>,
+) -> RouteSpec {
+    RouteSpec {
+        id,
+        method,
+        path,
+        access,
+        credentials,
+        cost: Cost::Standard,
+        audit,
+    }
 }
 
 /// The route table.
 pub static ROUTES: &[RouteSpec] = &[
-    RouteSpec {
-        id: RouteId::Health,
-        method: Method::GET,
-        path: "/api/health",
-        access: Access::Public,
-        mutating: false,
-    },
-    RouteSpec {
-        id: RouteId::OpenApi,
-        method: Method::GET,
-        path: "/api/openapi.json",
-        access: Access::Public,
-        mutating: false,
-    },
-    RouteSpec {
-        id: RouteId::Me,
-        method: Method::GET,
-        path: "/api/me",
-        access: Access::Principal(Permission::ProfileRead),
-        mutating: false,
-    },
+    route(
+        RouteId::Health,
+        Method::GET,
+        "/api/health",
+        Access::Public,
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::OpenApi,
+        Method::GET,
+        "/api/openapi.json",
+        Access::Public,
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::Me,
+        Method::GET,
+        "/api/me",
+        Access::Principal(Permission::ProfileRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::Org,
+        Method::GET,
+        "/api/orgs/{orgId}",
+        Access::Tenant(Permission::ProfileRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::SecurityGet,
+        Method::GET,
+        "/api/orgs/{orgId}/security",
+        Access::Tenant(Permission::SecurityManage),
+        Credentials::InteractiveOnly,
+        None,
+    ),
+    route(
+        RouteId::SecurityPut,
+        Method::PUT,
+        "/api/orgs/{orgId}/security",
+        Access::Tenant(Permission::SecurityManage),
+        Credentials::InteractiveOnly,
+        Some("security.updated"),
+    ),
+    route(
+        RouteId::ApiKeyCreate,
+        Method::POST,
+        "/api/orgs/{orgId}/api-keys",
+        Access::Tenant(Permission::ApiKeysManage),
+        Credentials::InteractiveOnly,
+        Some("api_key.created"),
+    ),
+    route(
+        RouteId::ApiKeyList,
+        Method::GET,
+        "/api/orgs/{orgId}/api-keys",
+        Access::Tenant(Permission::ApiKeysManage),
+        Credentials::InteractiveOnly,
+        None,
+    ),
+    route(
+        RouteId::ApiKeyRotate,
+        Method::POST,
+        "/api/orgs/{orgId}/api-keys/{keyId}/rotate",
+        Access::Tenant(Permission::ApiKeysManage),
+        Credentials::InteractiveOnly,
+        Some("api_key.rotated"),
+    ),
+    route(
+        RouteId::ApiKeyRevoke,
+        Method::DELETE,
+        "/api/orgs/{orgId}/api-keys/{keyId}",
+        Access::Tenant(Permission::ApiKeysManage),
+        Credentials::InteractiveOnly,
+        Some("api_key.revoked"),
+    ),
 ];
 
 /// Path parameters of a matched route, in template order.

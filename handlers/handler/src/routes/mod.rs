@@ -1,6 +1,8 @@
 //! Route handlers, one module per capability. Each takes what the dispatcher extracted and answers;
 //! domain errors become replies here, never warp rejections.
 
+pub mod api_keys;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod orgs;

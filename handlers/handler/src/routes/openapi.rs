@@ -41,10 +41,21 @@ impl Modify for Bearer {
         description = "Contract upload, search, AI review and audit, scoped to the caller's organisation. \
                        Every error is application/problem+json with a stable `code` and the `requestId`."
     ),
-    paths(super::health::health, openapi_json, super::me::me),
+    paths(
+        super::health::health,
+        openapi_json,
+        super::me::me,
+        super::orgs::get_org,
+        super::orgs::get_security,
+        super::orgs::put_security,
+        super::api_keys::create,
+        super::api_keys::list,
+        super::api_keys::rotate,
+        super::api_keys::revoke,
+    ),
     components(schemas(clment_common::problem::Problem, clment_common::problem::ErrorCode)),
     modifiers(&Bearer),
-    tags((name = "meta"), (name = "identity"))
+    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"))
 )]
 pub struct ApiDoc;
 

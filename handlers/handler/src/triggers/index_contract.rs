@@ -79,13 +79,13 @@ pub fn parse(req: &InvocationRequest) -> Result<Parsed, ApiError> {
         .and_then(|p| field(&p, "ContentLength"))
         .and_then(|v| v.as_u64());
     let content = req.binary(BINDING)?;
-    if let (Some(bytes), Some(n)) = (&content, declared) {
-        if bytes.len() as u64 != n {
-            return Err(invalid(format!(
-                "Data.{BINDING} holds {} bytes but Properties.ContentLength says {n}.",
-                bytes.len()
-            )));
-        }
+    if let (Some(bytes), Some(n)) = (&content, declared)
+        && bytes.len() as u64 != n
+    {
+        return Err(invalid(format!(
+            "Data.{BINDING} holds {} bytes but Properties.ContentLength says {n}.",
+            bytes.len()
+        )));
     }
     let size = content.as_ref().map(|b| b.len() as u64).or(declared);
     Ok(Parsed::Contract(LandedBlob {

@@ -63,14 +63,13 @@ fn lookup<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 pub fn unwrap_double_encoded(v: &Value) -> Value {
     if let Value::String(s) = v {
         let t = s.trim_start();
-        if t.starts_with('"')
+        if (t.starts_with('"')
             || t.starts_with('{')
             || t.starts_with('[')
-            || t.parse::<f64>().is_ok()
+            || t.parse::<f64>().is_ok())
+            && let Ok(inner) = serde_json::from_str::<Value>(s)
         {
-            if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                return inner;
-            }
+            return inner;
         }
     }
     v.clone()

@@ -1,0 +1,452 @@
+//! Org records, API keys and the audit trail in the local database. Every scoped operation derives
+//! its keys from the scope's org and counts a touch for that org.
+
+use async_trait::async_trait;
+use clment_common::TenantScope;
+use clment_common::ports::{
+    ApiKeyRecord, ApiKeyStore, AuditEvent, AuditLog, OrgRecord, OrgStore, Plan, PortError,
+    SecuritySettings, StoredEvent,
+};
+use redb::{ReadableDatabase, ReadableTable};
+use time::OffsetDateTime;
+
+use crate::store::{API_KEYS, AUDIT, AUDIT_HEADS, LocalStore, ORGS, StoreError, err};
+
+fn unavailable(e: StoreError) -> PortError {
+    PortError::Unavailable(e.0)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(err)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(err)
+}
+
+impl LocalStore {
+    async fn change_org(
+        &self,
+        scope: &TenantScope,
+        now: OffsetDateTime,
+        change: impl FnOnce(&mut OrgRecord) + Send + 'static,
+    ) -> Result<(OrgRecord, OrgRecord), PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let result = {
+                let mut t = txn.open_table(ORGS).map_err(err)?;
+                let before: Option<OrgRecord> = t
+                    .get(org.as_str())
+                    .map_err(err)?
+                    .map(|v| from_json(v.value()))
+                    .transpose()?;
+                match before {
+                    None => None,
+                    Some(before) => {
+                        let mut after = before.clone();
+                        change(&mut after);
+                        after.updated_at = now;
+                        t.insert(org.as_str(), to_json(&after)?.as_slice())
+                            .map_err(err)?;
+                        Some((before, after))
+                    }
+                }
+            };
+            txn.commit().map_err(err)?;
+            Ok(result)
+        })
+        .await
+        .map_err(unavailable)?
+        .ok_or(PortError::NotFound)
+    }
+}
+
+#[async_trait]
+impl OrgStore for LocalStore {
+    async fn get_or_create(
+        &self,
+        scope: &TenantScope,
+        now: OffsetDateTime,
+    ) -> Result<OrgRecord, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        let region = scope.region();
+        // Fast path: a read transaction (no fsync) for the common case.
+        let found = {
+            let org = org.clone();
+            self.blocking(move |db| {
+                let txn = db.begin_read().map_err(err)?;
+                let t = txn.open_table(ORGS).map_err(err)?;
+                t.get(org.as_str())
+                    .map_err(err)?
+                    .map(|v| from_json::<OrgRecord>(v.value()))
+                    .transpose()
+            })
+            .await
+            .map_err(unavailable)?
+        };
+        if let Some(r) = found {
+            return Ok(r);
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let record = {
+                let mut t = txn.open_table(ORGS).map_err(err)?;
+                let existing = t
+                    .get(org.as_str())
+                    .map_err(err)?
+                    .map(|v| from_json::<OrgRecord>(v.value()));
+                match existing {
+                    Some(r) => r?,
+                    None => {
+                        let r = OrgRecord {
+                            org_id: org.clone(),
+                            home_region: region,
+                            plan: Plan::Free,
+                            security: SecuritySettings::default(),
+                            created_at: now,
+                            updated_at: now,
+                        };
+                        t.insert(org.as_str(), to_json(&r)?.as_slice())
+                            .map_err(err)?;
+                        r
+                    }
+                }
+            };
+            txn.commit().map_err(err)?;
+            Ok(record)
+        })
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn update_security(
+        &self,
+        scope: &TenantScope,
+        settings: SecuritySettings,
+        now: OffsetDateTime,
+    ) -> Result<(OrgRecord, OrgRecord), PortError> {
+        self.change_org(scope, now, move |r| r.security = settings)
+            .await
+    }
+
+    async fn set_plan(
+        &self,
+        scope: &TenantScope,
+        plan: Plan,
+        now: OffsetDateTime,
+    ) -> Result<(OrgRecord, OrgRecord), PortError> {
+        self.change_org(scope, now, move |r| r.plan = plan).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for LocalStore {
+    async fn insert(&self, scope: &TenantScope, key: ApiKeyRecord) -> Result<(), PortError> {
+        self.touch_tenant(scope.org().as_str());
+        if &key.org != scope.org() {
+            return Err(PortError::Conflict("key belongs to another org".into()));
+        }
+        let inserted = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(err)?;
+                let inserted = {
+                    let mut t = txn.open_table(API_KEYS).map_err(err)?;
+                    if t.get(key.id.as_str()).map_err(err)?.is_some() {
+                        false
+                    } else {
+                        t.insert(key.id.as_str(), to_json(&key)?.as_slice())
+                            .map_err(err)?;
+                        true
+                    }
+                };
+                txn.commit().map_err(err)?;
+                Ok(inserted)
+            })
+            .await
+            .map_err(unavailable)?;
+        if inserted {
+            Ok(())
+        } else {
+            Err(PortError::Conflict("key id exists".into()))
+        }
+    }
+
+    async fn list(&self, scope: &TenantScope) -> Result<Vec<ApiKeyRecord>, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        let mut keys = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(err)?;
+                let t = txn.open_table(API_KEYS).map_err(err)?;
+                let mut out = Vec::new();
+                for entry in t.iter().map_err(err)? {
+                    let (_, v) = entry.map_err(err)?;
+                    let k: ApiKeyRecord = from_json(v.value())?;
+                    if k.org == org {
+                        out.push(k);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(unavailable)?;
+        keys.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(keys)
+    }
+
+    async fn get(&self, scope: &TenantScope, id: &str) -> Result<Option<ApiKeyRecord>, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(API_KEYS).map_err(err)?;
+            let k: Option<ApiKeyRecord> = t
+                .get(id.as_str())
+                .map_err(err)?
+                .map(|v| from_json(v.value()))
+                .transpose()?;
+            // Another org's key does not exist for this scope.
+            Ok(k.filter(|k| k.org == org))
+        })
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn replace(&self, scope: &TenantScope, key: ApiKeyRecord) -> Result<(), PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        let replaced = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(err)?;
+                let replaced = {
+                    let mut t = txn.open_table(API_KEYS).map_err(err)?;
+                    let current: Option<ApiKeyRecord> = t
+                        .get(key.id.as_str())
+                        .map_err(err)?
+                        .map(|v| from_json(v.value()))
+                        .transpose()?;
+                    match current {
+                        Some(c) if c.org == org && key.org == org => {
+                            t.insert(key.id.as_str(), to_json(&key)?.as_slice())
+                                .map_err(err)?;
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                txn.commit().map_err(err)?;
+                Ok(replaced)
+            })
+            .await
+            .map_err(unavailable)?;
+        if replaced {
+            Ok(())
+        } else {
+            Err(PortError::NotFound)
+        }
+    }
+
+    async fn find_for_authentication(&self, id: &str) -> Result<Option<ApiKeyRecord>, PortError> {
+        let id = id.to_owned();
+        let key: Option<ApiKeyRecord> = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(err)?;
+                let t = txn.open_table(API_KEYS).map_err(err)?;
+                t.get(id.as_str())
+                    .map_err(err)?
+                    .map(|v| from_json(v.value()))
+                    .transpose()
+            })
+            .await
+            .map_err(unavailable)?;
+        if let Some(k) = &key {
+            self.touch_tenant(k.org.as_str());
+        }
+        Ok(key)
+    }
+
+    async fn touch(&self, id: &str, at: OffsetDateTime) -> Result<(), PortError> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            {
+                let mut t = txn.open_table(API_KEYS).map_err(err)?;
+                let current: Option<ApiKeyRecord> = t
+                    .get(id.as_str())
+                    .map_err(err)?
+                    .map(|v| from_json(v.value()))
+                    .transpose()?;
+                if let Some(mut k) = current {
+                    k.last_used_at = Some(at);
+                    t.insert(id.as_str(), to_json(&k)?.as_slice())
+                        .map_err(err)?;
+                }
+            }
+            txn.commit().map_err(err)?;
+            Ok(())
+        })
+        .await
+        .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl AuditLog for LocalStore {
+    async fn append(
+        &self,
+        scope: &TenantScope,
+        event: AuditEvent,
+        at: OffsetDateTime,
+    ) -> Result<StoredEvent, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            // One write transaction: the head and the event commit together, so sequence numbers are
+            // gapless even with concurrent writers (redb serialises write transactions).
+            let txn = db.begin_write().map_err(err)?;
+            let stored = {
+                let mut heads = txn.open_table(AUDIT_HEADS).map_err(err)?;
+                let seq = heads
+                    .get(org.as_str())
+                    .map_err(err)?
+                    .map_or(0, |v| v.value())
+                    + 1;
+                heads.insert(org.as_str(), seq).map_err(err)?;
+                let stored = StoredEvent { seq, at, event };
+                txn.open_table(AUDIT)
+                    .map_err(err)?
+                    .insert((org.as_str(), seq), to_json(&stored)?.as_slice())
+                    .map_err(err)?;
+                stored
+            };
+            txn.commit().map_err(err)?;
+            Ok(stored)
+        })
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn read(
+        &self,
+        scope: &TenantScope,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(AUDIT).map_err(err)?;
+            let mut out = Vec::new();
+            for entry in t
+                .range((org.as_str(), after.saturating_add(1))..=(org.as_str(), u64::MAX))
+                .map_err(err)?
+            {
+                let (_, v) = entry.map_err(err)?;
+                out.push(from_json(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clment_common::domain::Region;
+    use clment_common::ports::{Actor, Outcome};
+
+    fn store() -> (tempfile::TempDir, LocalStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(&crate::DataDir::open(tmp.path()).unwrap()).unwrap();
+        (tmp, s)
+    }
+
+    fn event(n: u32) -> AuditEvent {
+        AuditEvent {
+            action: format!("test.{n}"),
+            actor: Actor::operator("t"),
+            resource_type: "org".into(),
+            resource_id: "acme".into(),
+            outcome: Outcome::Success,
+            details: serde_json::json!({}),
+            request_id: "r".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn orgs_are_created_once_and_changed_atomically() {
+        let (_t, s) = store();
+        let scope = TenantScope::for_tests("acme", Region::Eu);
+        let now = OffsetDateTime::now_utc();
+        let a = s.get_or_create(&scope, now).await.unwrap();
+        assert_eq!((a.plan, a.home_region), (Plan::Free, Region::Eu));
+        let b = s
+            .get_or_create(&scope, now + time::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(a, b);
+        let (before, after) = s.set_plan(&scope, Plan::Paid, now).await.unwrap();
+        assert_eq!((before.plan, after.plan), (Plan::Free, Plan::Paid));
+        let other = TenantScope::for_tests("globex", Region::Eu);
+        assert_eq!(
+            s.set_plan(&other, Plan::Paid, now).await,
+            Err(PortError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_audit_appends_are_gapless_per_org() {
+        let (_t, s) = store();
+        let acme = TenantScope::for_tests("acme", Region::Us);
+        let globex = TenantScope::for_tests("globex", Region::Us);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (s, acme, globex) = (s.clone(), acme.clone(), globex.clone());
+            tasks.push(tokio::spawn(async move {
+                for j in 0..10 {
+                    s.append(&acme, event(i * 10 + j), OffsetDateTime::now_utc())
+                        .await
+                        .unwrap();
+                    if j % 2 == 0 {
+                        s.append(&globex, event(j), OffsetDateTime::now_utc())
+                            .await
+                            .unwrap();
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let a = s.read(&acme, 0, 1000).await.unwrap();
+        assert_eq!(
+            a.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=80).collect::<Vec<_>>()
+        );
+        let g = s.read(&globex, 0, 1000).await.unwrap();
+        assert_eq!(g.len(), 40);
+        assert_eq!(
+            s.read(&acme, 75, 3)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
+            vec![76, 77, 78]
+        );
+    }
+}
