@@ -1234,37 +1234,45 @@ async fn stale_keys_serve_within_max_stale_then_fail_closed() {
             max_stale,
         },
     );
-    let token = sign(
-        &header(Algorithm::ES256, Some("ec-1")),
-        &claims(),
-        &ec.signer(),
-    );
+    // A new token per call (distinct jti): repeated calls with one token are answered by the
+    // verified-token cache and would never reach the key cache under test here.
+    let counter = AtomicUsize::new(0);
+    let fresh = || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        sign(
+            &header(Algorithm::ES256, Some("ec-1")),
+            &claims_with(|c| {
+                c.insert("jti".into(), json!(format!("stale-{n}")));
+            }),
+            &ec.signer(),
+        )
+    };
 
-    assert!(validator.verify(&token).await.is_ok());
+    assert!(validator.verify(&fresh()).await.is_ok());
     let fetched = Instant::now();
     assert_eq!(source.fetches(), 1);
     // The identity server goes down after the first fetch.
     source.set_failing(true);
 
-    assert!(validator.verify(&token).await.is_ok(), "fresh");
+    assert!(validator.verify(&fresh()).await.is_ok(), "fresh");
     assert_eq!(source.fetches(), 1);
 
     // Past the TTL, inside the stale window: the refresh fails, the cached set still serves.
     tokio::time::sleep_until(fetched + ttl + Duration::from_millis(200)).await;
-    let r = validator.verify(&token).await;
+    let r = validator.verify(&fresh()).await;
     assert!(r.is_ok(), "stale set should serve: {r:?}");
     assert!(source.fetches() >= 2, "a refresh was attempted");
 
     // Past TTL + max_stale: fail closed.
     tokio::time::sleep_until(fetched + ttl + max_stale + Duration::from_millis(300)).await;
-    let r = validator.verify(&token).await;
+    let r = validator.verify(&fresh()).await;
     assert!(matches!(r, Err(TokenError::KeysUnavailable(_))), "{r:?}");
 
     // The identity server comes back (after any back-off from the failed refreshes).
     source.set_failing(false);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(
-        validator.verify(&token).await.is_ok(),
+        validator.verify(&fresh()).await.is_ok(),
         "recovers once the source answers"
     );
 }
@@ -1549,4 +1557,43 @@ async fn http_source_times_out_when_the_server_never_answers() {
     );
     let r = validator.verify(&rs256(&claims())).await;
     assert!(matches!(r, Err(TokenError::KeysUnavailable(_))), "{r:?}");
+}
+
+/// Verified tokens are remembered (no key lookup on the second call), tampered copies are not, and a
+/// cached token is never accepted once the key cache would refuse a fresh verification of it.
+#[tokio::test]
+async fn verified_tokens_are_cached_by_exact_token() {
+    let ec = EcKey::generate();
+    let source = SwappableSource::new(jwks(vec![ec.jwk("ec-1")]), Duration::ZERO);
+    let validator = validator_over(source.clone(), CachePolicy::default());
+    let token = sign(
+        &header(Algorithm::ES256, Some("ec-1")),
+        &claims(),
+        &ec.signer(),
+    );
+    assert!(validator.verify(&token).await.is_ok());
+    assert!(validator.verify(&token).await.is_ok());
+    assert_eq!(source.fetches(), 1);
+    // One flipped character in the signature is a different token: verified in full, and refused.
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert!(validator.verify(&tampered).await.is_err());
+    // A token already past its exp (beyond leeway) is never cached, so never served from the cache.
+    let expired = sign(
+        &header(Algorithm::ES256, Some("ec-1")),
+        &claims_with(|c| {
+            c.insert("exp".into(), json!(now() - 3600));
+        }),
+        &ec.signer(),
+    );
+    assert!(matches!(
+        validator.verify(&expired).await,
+        Err(TokenError::Expired)
+    ));
+    assert!(matches!(
+        validator.verify(&expired).await,
+        Err(TokenError::Expired)
+    ));
 }

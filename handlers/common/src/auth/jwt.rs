@@ -109,6 +109,8 @@ pub enum TokenError {
 /// after jsonwebtoken has checked the signature and the registered claims.
 #[derive(Deserialize)]
 struct AccessClaims {
+    /// Checked by jsonwebtoken (required); kept to bound the verified-token cache.
+    exp: Option<u64>,
     sub: Option<serde_json::Value>,
     org_id: Option<serde_json::Value>,
     role: Option<serde_json::Value>,
@@ -132,6 +134,52 @@ fn required_str<'a>(
 pub struct TokenValidator {
     policy: TokenPolicy,
     keys: Arc<JwksCache>,
+    verified: VerifiedCache,
+}
+
+/// Recently verified tokens, keyed by SHA-256 of the whole token, so a session's repeated calls skip
+/// the signature check. An entry lives until the token's `exp` (no leeway) and at most
+/// [`VerifiedCache::MAX_AGE`]; the map holds at most [`VerifiedCache::CAPACITY`] entries.
+/// Only successes are cached: a refused token is checked in full every time.
+struct VerifiedCache {
+    entries: dashmap::DashMap<[u8; 32], (Principal, std::time::Instant)>,
+}
+
+impl VerifiedCache {
+    const CAPACITY: usize = 50_000;
+    const MAX_AGE: Duration = Duration::from_secs(300);
+
+    fn key(token: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Principal> {
+        let hit = self.entries.get(key)?;
+        if hit.1 > std::time::Instant::now() {
+            return Some(hit.0.clone());
+        }
+        drop(hit);
+        self.entries.remove(key);
+        None
+    }
+
+    fn put(&self, key: [u8; 32], principal: &Principal, exp: u64) {
+        let now_unix = jsonwebtoken::get_current_timestamp();
+        let left = Duration::from_secs(exp.saturating_sub(now_unix)).min(Self::MAX_AGE);
+        if left.is_zero() {
+            return;
+        }
+        if self.entries.len() >= Self::CAPACITY {
+            let now = std::time::Instant::now();
+            self.entries.retain(|_, v| v.1 > now);
+            if self.entries.len() >= Self::CAPACITY {
+                self.entries.clear();
+            }
+        }
+        self.entries
+            .insert(key, (principal.clone(), std::time::Instant::now() + left));
+    }
 }
 
 impl TokenValidator {
@@ -140,7 +188,13 @@ impl TokenValidator {
     pub fn new(mut policy: TokenPolicy, keys: Arc<JwksCache>) -> Self {
         policy.algorithms.retain(|a| is_asymmetric(*a));
         policy.leeway = policy.leeway.min(Duration::from_secs(60));
-        Self { policy, keys }
+        Self {
+            policy,
+            keys,
+            verified: VerifiedCache {
+                entries: dashmap::DashMap::new(),
+            },
+        }
     }
 
     /// Verifies `token` and returns the principal it names.
@@ -150,6 +204,10 @@ impl TokenValidator {
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         if token.len() > self.policy.max_token_bytes {
             return Err(TokenError::TooLarge);
+        }
+        let cache_key = VerifiedCache::key(token);
+        if let Some(p) = self.verified.get(&cache_key) {
+            return Ok(p);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if !self.policy.algorithms.contains(&header.alg) {
@@ -206,7 +264,10 @@ impl TokenValidator {
                     _ => TokenError::Malformed,
                 }
             })?;
-        principal_from(data.claims)
+        let exp = data.claims.exp.unwrap_or(0);
+        let principal = principal_from(data.claims)?;
+        self.verified.put(cache_key, &principal, exp);
+        Ok(principal)
     }
 }
 
