@@ -14,4 +14,5 @@ mod problems;
 mod process;
 mod rate_limits;
 mod signin_policy;
+mod token_attacks_http;
 mod triggers;

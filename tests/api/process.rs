@@ -264,3 +264,46 @@ fn request_content_never_reaches_the_logs_even_at_trace_level() {
     );
     assert!(!out.contains(CANARY), "canary leaked into logs");
 }
+
+/// Operators change an org's plan from the command line; the change is audited as theirs.
+#[test]
+fn admin_set_plan_is_applied_and_audited() {
+    use clment_common::ports::{AuditLog as _, OrgStore as _, Plan};
+    let data = tempfile::tempdir().unwrap();
+    let out = command(data.path(), 0)
+        .args([
+            "admin",
+            "set-plan",
+            "--org",
+            "acme",
+            "--plan",
+            "paid",
+            "--operator",
+            "alice",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = command(data.path(), 0)
+        .args(["admin", "set-plan", "--org", "acme", "--plan", "gold"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let store =
+        clment_local::LocalStore::open(&clment_local::DataDir::open(data.path()).unwrap()).unwrap();
+    let scope = clment_common::TenantScope::for_tests("acme", clment_common::domain::Region::Us);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let org = rt
+        .block_on(store.get_or_create(&scope, time::OffsetDateTime::now_utc()))
+        .unwrap();
+    assert_eq!(org.plan, Plan::Paid);
+    let events = rt.block_on(store.read(&scope, 0, 10)).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.action, "org.plan_changed");
+    assert_eq!(events[0].event.actor.user_id, "operator:alice");
+}

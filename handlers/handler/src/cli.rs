@@ -3,9 +3,11 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use clment_common::TenantScope;
 use clment_common::access::Role;
 use clment_common::domain::{OrgId, Region, UserId};
-use clment_local::{DataDir, DevIssuer, DevTokenRequest};
+use clment_common::ports::{Actor, AuditEvent, AuditLog as _, OrgStore as _, Outcome, Plan};
+use clment_local::{DataDir, DevIssuer, DevTokenRequest, LocalStore};
 
 use crate::config::{Backend, Identity, Settings};
 use crate::startup::Application;
@@ -55,6 +57,26 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Operator commands on the local backend (run while the server is stopped: the store is single-process).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Operator commands.
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Set an org's plan (free or paid). Audited as an operator action.
+    SetPlan {
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// free or paid.
+        #[arg(long)]
+        plan: String,
+        /// Who is acting (recorded in the audit trail).
+        #[arg(long, default_value = "cli")]
+        operator: String,
+    },
 }
 
 /// Runs the command line.
@@ -108,6 +130,54 @@ pub fn run() -> anyhow::Result<()> {
             let issuer = DevIssuer::load_or_create(&DataDir::open(data_dir)?)?;
             println!("{}", issuer.mint(&req, audience)?);
             Ok(())
+        }
+        Command::Admin(AdminCommand::SetPlan {
+            org,
+            plan,
+            operator,
+        }) => {
+            let settings = Settings::from_env()?;
+            let Backend::Local { data_dir } = &settings.backend else {
+                anyhow::bail!("admin set-plan works on the local backend only");
+            };
+            let plan = match plan.as_str() {
+                "free" => Plan::Free,
+                "paid" => Plan::Paid,
+                other => anyhow::bail!("--plan must be free or paid, got {other:?}"),
+            };
+            let org = OrgId::parse(&org).context("--org")?;
+            let store = LocalStore::open(&DataDir::open(data_dir)?).context(
+                "opening the local store (stop the server using this data directory first)",
+            )?;
+            let scope = TenantScope::for_operator(org, settings.region);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let now = time::OffsetDateTime::now_utc();
+                store.get_or_create(&scope, now).await?;
+                let (before, after) = store.set_plan(&scope, plan, now).await?;
+                let event = AuditEvent {
+                    action: "org.plan_changed".into(),
+                    actor: Actor::operator(&operator),
+                    resource_type: "org".into(),
+                    resource_id: scope.org().as_str().to_owned(),
+                    outcome: Outcome::Success,
+                    details: serde_json::json!({ "before": before.plan, "after": after.plan }),
+                    request_id: format!("cli-{}", uuid::Uuid::new_v4().simple()),
+                };
+                if let Err(e) = store.append(&scope, event, now).await {
+                    store.set_plan(&scope, before.plan, now).await?;
+                    anyhow::bail!("could not audit the change, so it was undone: {e}");
+                }
+                println!(
+                    "{}: plan {:?} -> {:?}",
+                    scope.org(),
+                    before.plan,
+                    after.plan
+                );
+                Ok(())
+            })
         }
         Command::Openapi => {
             println!(
