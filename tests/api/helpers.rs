@@ -25,6 +25,15 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::for_tests(data.path());
+    // Generous budgets: tests that exercise rate limiting set their own.
+    let plenty = clment_common::ratelimit::Budget::new(
+        std::num::NonZeroU32::new(10_000).unwrap(),
+        std::num::NonZeroU32::new(10_000).unwrap(),
+    );
+    settings.rate_limits.org = plenty;
+    settings.rate_limits.org_expensive = plenty;
+    settings.rate_limits.key = plenty;
+    settings.rate_limits.key_expensive = plenty;
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -214,5 +223,71 @@ impl TestApp {
             body["id"].as_str().unwrap().to_owned(),
             body["secret"].as_str().unwrap().to_owned(),
         )
+    }
+}
+
+/// A request body for [`TestApp::send`].
+pub enum Body {
+    /// No body.
+    None,
+    /// JSON.
+    Json(serde_json::Value),
+    /// Raw bytes with a content type and an optional file name (Content-Disposition).
+    File(Vec<u8>, &'static str, Option<String>),
+}
+
+impl TestApp {
+    /// Sends a request with any kind of body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        credential: &str,
+        body: Body,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(credential);
+        req = match body {
+            Body::None => req,
+            Body::Json(v) => req
+                .header("content-type", "application/json")
+                .body(v.to_string()),
+            Body::File(bytes, ct, name) => {
+                let req = req.header("content-type", ct);
+                let req = match name {
+                    Some(n) => req.header(
+                        "content-disposition",
+                        format!("attachment; filename=\"{n}\""),
+                    ),
+                    None => req,
+                };
+                req.body(bytes)
+            }
+        };
+        req.send().await.expect("request")
+    }
+
+    /// Uploads a small text contract as an owner of `org`; returns its id.
+    pub async fn upload_text(&self, org: &str, text: &str) -> String {
+        let owner = self.token(org, Role::Owner, &["pwd", "mfa"], Region::Us);
+        let resp = self
+            .send(
+                "POST",
+                &format!("/api/orgs/{org}/contracts"),
+                &owner,
+                Body::File(
+                    text.as_bytes().to_vec(),
+                    "text/plain",
+                    Some("contract.txt".into()),
+                ),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        resp.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }

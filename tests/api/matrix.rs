@@ -8,20 +8,35 @@ use clment_common::domain::Region;
 use clment_handler::http::routes::{Access, Credentials, ROUTES, RouteId, RouteSpec};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, audit_events, spawn_app, touches};
+use crate::helpers::{Body, TestApp, assert_problem, audit_events, spawn_app, touches};
 
 const OWN: &str = "acme";
 const OTHER: &str = "globex";
 
 /// What to send to a route: the path parameters and body a successful call needs.
-async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Option<Value>) {
+async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body) {
     // A fresh key in the caller's own org for rotate/revoke (in the other org, a plausible id).
     let key_id = if org == OWN && matches!(route, RouteId::ApiKeyRotate | RouteId::ApiKeyRevoke) {
         app.create_key(OWN, &["search"], Role::Owner).await.0
     } else {
         "0123456789abcdef".to_owned()
     };
-    match route {
+    // A fresh contract in the caller's own org for the routes that need one.
+    let contract = if org == OWN
+        && matches!(
+            route,
+            RouteId::ContractGet
+                | RouteId::ContractContent
+                | RouteId::ContractRename
+                | RouteId::ContractDelete
+        ) {
+        app.upload_text(OWN, "This Agreement is made between the parties.")
+            .await
+    } else {
+        "0190f0a0-0000-7000-8000-000000000000".to_owned()
+    };
+    let contract_path = format!("/api/orgs/{org}/contracts/{contract}");
+    let (path, body) = match route {
         RouteId::Health => ("/api/health".into(), None),
         RouteId::OpenApi => ("/api/openapi.json".into(), None),
         RouteId::Me => ("/api/me".into(), None),
@@ -38,7 +53,21 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Optio
         RouteId::ApiKeyList => (format!("/api/orgs/{org}/api-keys"), None),
         RouteId::ApiKeyRotate => (format!("/api/orgs/{org}/api-keys/{key_id}/rotate"), None),
         RouteId::ApiKeyRevoke => (format!("/api/orgs/{org}/api-keys/{key_id}"), None),
-    }
+        RouteId::ContractUpload => {
+            let file = Body::File(
+                b"A short agreement.".to_vec(),
+                "text/plain",
+                Some("a.txt".into()),
+            );
+            return (format!("/api/orgs/{org}/contracts"), file);
+        }
+        RouteId::ContractList => (format!("/api/orgs/{org}/contracts"), None),
+        RouteId::ContractGet => (contract_path, None),
+        RouteId::ContractContent => (format!("{contract_path}/content"), None),
+        RouteId::ContractRename => (contract_path, Some(json!({ "title": "Renamed" }))),
+        RouteId::ContractDelete => (contract_path, None),
+    };
+    (path, body.map_or(Body::None, Body::Json))
 }
 
 fn permission(spec: &RouteSpec) -> Option<Permission> {
@@ -62,7 +91,7 @@ async fn every_route_x_every_role_x_own_and_other_org() {
                 let (path, body) = request_for(&app, spec.id, org).await;
                 let token = app.token(OWN, role, &["pwd", "mfa"], Region::Us);
                 let events_before = audit_events(&app, OWN).await.len();
-                let resp = app.call(spec.method.as_str(), &path, &token, body).await;
+                let resp = app.send(spec.method.as_str(), &path, &token, body).await;
                 let status = resp.status().as_u16();
                 let code = resp
                     .json::<Value>()
@@ -166,7 +195,7 @@ async fn every_route_with_an_api_key() {
             continue;
         }
         let (path, body) = request_for(&app, spec.id, OWN).await;
-        let resp = app.call(spec.method.as_str(), &path, &secret, body).await;
+        let resp = app.send(spec.method.as_str(), &path, &secret, body).await;
         let label = format!("{} {}", spec.method, spec.path);
         if spec.credentials == Credentials::InteractiveOnly {
             assert_problem(resp, 403, "interactive_session_required").await;
@@ -176,7 +205,7 @@ async fn every_route_with_an_api_key() {
         let (other_path, other_body) = request_for(&app, spec.id, OTHER).await;
         if matches!(spec.access, Access::Tenant(_)) {
             let resp = app
-                .call(spec.method.as_str(), &other_path, &secret, other_body)
+                .send(spec.method.as_str(), &other_path, &secret, other_body)
                 .await;
             assert_problem(resp, 403, "cross_tenant").await;
         }
@@ -192,7 +221,7 @@ async fn other_region_principals_are_misdirected_before_any_storage() {
         let (path, body) = request_for(&app, spec.id, "euorg").await;
         let token = app.token("euorg", Role::Owner, &["pwd", "mfa"], Region::Eu);
         let body = assert_problem(
-            app.call(spec.method.as_str(), &path, &token, body).await,
+            app.send(spec.method.as_str(), &path, &token, body).await,
             421,
             "wrong_region",
         )

@@ -307,3 +307,125 @@ fn admin_set_plan_is_applied_and_audited() {
     assert_eq!(events[0].event.action, "org.plan_changed");
     assert_eq!(events[0].event.actor.user_id, "operator:alice");
 }
+
+fn split_response(raw: &str) -> (u16, String) {
+    let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A process killed (SIGKILL) in the middle of uploads restarts with no half contract and no lost
+/// acknowledged contract: every 201 is still listed and reads back identically, nothing else is.
+#[test]
+fn a_kill_during_uploads_loses_no_acknowledged_contract_and_leaves_no_half_one() {
+    use std::collections::BTreeMap;
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let token_out = command(data.path(), 0)
+        .args(["dev-token", "--org", "acme", "--role", "admin"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token_out.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut child = command(data.path(), port).spawn().unwrap();
+    wait_ready(port);
+
+    let upload = |body: &str| {
+        http(
+            port,
+            &format!(
+                "POST /api/orgs/acme/contracts HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let mut acked = BTreeMap::new();
+    for i in 0..10 {
+        let text = format!("Acknowledged contract {i}. ").repeat(200);
+        let (status, body) = split_response(&upload(&text));
+        assert_eq!(status, 201, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        acked.insert(
+            v["id"].as_str().unwrap().to_owned(),
+            v["sha256"].as_str().unwrap().to_owned(),
+        );
+    }
+    // Five uploads in flight: headers and half their bodies sent.
+    let mut in_flight = Vec::new();
+    for i in 0..5 {
+        let text = format!("Never finished {i}. ").repeat(50_000);
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /api/orgs/acme/contracts HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+            text.len()
+        )
+        .unwrap();
+        s.write_all(&text.as_bytes()[..text.len() / 2]).unwrap();
+        in_flight.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(in_flight);
+
+    let mut child = command(data.path(), port).spawn().unwrap();
+    wait_ready(port);
+    let (status, body) = split_response(&http(
+        port,
+        &format!(
+            "GET /api/orgs/acme/contracts?limit=100 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+        ),
+    ));
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let listed: BTreeMap<String, String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, acked, "exactly the acknowledged contracts survive");
+    for id in acked.keys() {
+        let raw = http(
+            port,
+            &format!(
+                "GET /api/orgs/acme/contracts/{id}/content HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+            ),
+        );
+        assert!(raw.starts_with("HTTP/1.1 200"), "{id}");
+    }
+    sigterm(&child);
+    child.wait().unwrap();
+    // On disk: one sealed blob per acknowledged contract, no temporary files.
+    let mut files = Vec::new();
+    for org in std::fs::read_dir(data.path().join("blobs")).unwrap() {
+        for f in walk_files(&org.unwrap().path()) {
+            files.push(f);
+        }
+    }
+    assert_eq!(files.len(), acked.len(), "{files:?}");
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

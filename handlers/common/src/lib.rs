@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod content;
 pub mod domain;
 pub mod ports;
 pub mod problem;

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidQuery,
     /// A path parameter is malformed.
     InvalidPath,
+    /// An upload with no bytes.
+    EmptyUpload,
     /// A header is malformed.
     InvalidHeader,
     /// The request is well-formed but asks for something impossible.
@@ -78,7 +80,7 @@ pub struct ErrorSpec {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::RouteNotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
@@ -86,6 +88,7 @@ impl ErrorCode {
         Self::MalformedJson,
         Self::InvalidQuery,
         Self::InvalidPath,
+        Self::EmptyUpload,
         Self::InvalidHeader,
         Self::InvalidRequest,
         Self::Unauthenticated,
@@ -119,6 +122,7 @@ impl ErrorCode {
             Self::MalformedJson => (S::BAD_REQUEST, "Malformed JSON body"),
             Self::InvalidQuery => (S::BAD_REQUEST, "Invalid query parameter"),
             Self::InvalidPath => (S::BAD_REQUEST, "Invalid path parameter"),
+            Self::EmptyUpload => (S::BAD_REQUEST, "Empty upload"),
             Self::InvalidHeader => (S::BAD_REQUEST, "Invalid header"),
             Self::InvalidRequest => (S::UNPROCESSABLE_ENTITY, "Invalid request"),
             Self::Unauthenticated => (S::UNAUTHORIZED, "Authentication required"),
@@ -166,6 +170,7 @@ impl ErrorCode {
             Self::MalformedJson => "malformed_json",
             Self::InvalidQuery => "invalid_query",
             Self::InvalidPath => "invalid_path",
+            Self::EmptyUpload => "empty_upload",
             Self::InvalidHeader => "invalid_header",
             Self::InvalidRequest => "invalid_request",
             Self::Unauthenticated => "unauthenticated",

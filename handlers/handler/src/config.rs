@@ -184,6 +184,10 @@ pub struct Settings {
     pub jwks_cache: Duration,
     /// Per-tenant rate limits.
     pub rate_limits: Limits,
+    /// Upload cap.
+    pub max_upload_bytes: u64,
+    /// Local master key, when configured (otherwise a key file in the data dir).
+    pub master_key: Option<secrecy::SecretString>,
     /// JSON body cap on API routes.
     pub max_json_bytes: usize,
     /// Invocation payload cap on trigger routes.
@@ -387,6 +391,12 @@ impl Settings {
                 1,
                 86_400,
             )?),
+            max_upload_bytes: number(get, "CLMENT_MAX_UPLOAD_BYTES", 100 << 20, 1, 1 << 40)?,
+            // Secret: never echoed. Its format is checked when the key is loaded (naming the setting only).
+            master_key: env
+                .get("CLMENT_MASTER_KEY")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| secrecy::SecretString::from(v.trim().to_owned())),
             max_json_bytes: usize::try_from(number(
                 get,
                 "CLMENT_MAX_JSON_BYTES",

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod reconcile;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -10,7 +10,7 @@ use clment_common::auth::jwks::{
 };
 use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
 use clment_common::ports::HealthCheck;
-use clment_local::{DEV_ISSUER, DataDir, DevIssuer, LocalStore};
+use clment_local::{DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey};
 use tokio::net::TcpListener;
 
 use crate::config::{Backend, Identity, Settings};
@@ -82,6 +82,15 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
+        let dir = data_dir
+            .as_ref()
+            .context("the local backend needs its data directory")?;
+        let master = MasterKey::load_or_create(dir, settings.master_key.as_ref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let documents = Arc::new(
+            LocalDocuments::open(dir, store.clone(), master)
+                .context("opening the blob directory")?,
+        );
         let shared = Arc::new(store.clone());
         let health: Vec<Arc<dyn HealthCheck>> = vec![shared.clone()];
         let limiter = clment_common::ratelimit::RateLimiter::new(settings.rate_limits);
@@ -91,13 +100,19 @@ impl Application {
             jobs: shared.clone(),
             orgs: shared.clone(),
             keys: shared.clone(),
-            audit: shared,
+            audit: shared.clone(),
+            contracts: shared,
+            documents: documents.clone(),
             local: Some(store),
+            local_documents: Some(documents),
             health,
             openapi: openapi::render(),
             limiter,
             backend_name: "local",
         });
+        crate::reconcile::reconcile(&state)
+            .await
+            .context("reconciling storage")?;
         Ok(Self { listener, state })
     }
 

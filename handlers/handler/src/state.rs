@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use clment_common::auth::jwt::TokenValidator;
-use clment_common::ports::{ApiKeyStore, AuditLog, HealthCheck, JobQueue, OrgStore};
+use clment_common::ports::{
+    ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobQueue, OrgStore,
+};
 
 use crate::config::Settings;
 
@@ -26,8 +28,14 @@ pub struct Inner {
     pub keys: Arc<dyn ApiKeyStore>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
-    /// The local store, when that is the backend (diagnostics and tests).
+    /// Contract metadata.
+    pub contracts: Arc<dyn ContractStore>,
+    /// Contract originals (encrypted at rest).
+    pub documents: Arc<dyn DocumentStore>,
+    /// The local store, when that is the backend (diagnostics, reconciler, tests).
     pub local: Option<clment_local::LocalStore>,
+    /// The local document store, when that is the backend (reconciler).
+    pub local_documents: Option<Arc<clment_local::LocalDocuments>>,
     /// Readiness checks, one per backend component.
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// The OpenAPI document, rendered once at start-up.

@@ -4,11 +4,18 @@
 //! - [`DevIssuer`]: the development token issuer (local mode only).
 //! - [`LocalStore`]: the embedded transactional database (redb) and the adapters built on it.
 
+mod contracts;
+mod crypto;
 mod data_dir;
 mod dev_issuer;
+mod documents;
+mod sealed;
 mod store;
 mod tenants;
 
+pub use crypto::{CryptoError, DataKey, MASTER_KEY_SETTING, MasterKey};
 pub use data_dir::{DataDir, DataDirError};
 pub use dev_issuer::{DEV_ISSUER, DevIssuer, DevIssuerError, DevTokenRequest};
+pub use documents::LocalDocuments;
+pub use sealed::{SealedReader, SealedWriter, open_sealed, plaintext_len as sealed_plaintext_len};
 pub use store::{LocalStore, StoreError};

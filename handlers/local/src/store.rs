@@ -19,6 +19,7 @@ const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters"
 pub(crate) const ORGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("orgs");
 pub(crate) const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
 pub(crate) const AUDIT: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("audit");
+pub(crate) const ORG_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("org_data_keys");
 pub(crate) const AUDIT_HEADS: TableDefinition<'_, &str, u64> = TableDefinition::new("audit_heads");
 
 /// The store failed.
@@ -72,6 +73,9 @@ impl LocalStore {
         txn.open_table(API_KEYS).map_err(err)?;
         txn.open_table(AUDIT).map_err(err)?;
         txn.open_table(AUDIT_HEADS).map_err(err)?;
+        txn.open_table(crate::contracts::CONTRACTS).map_err(err)?;
+        txn.open_table(crate::contracts::IDEMPOTENCY).map_err(err)?;
+        txn.open_table(ORG_KEYS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(Self {
             db: Arc::new(db),
@@ -89,6 +93,35 @@ impl LocalStore {
             .get(org)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The org's wrapped data key, storing `fresh` first when the org has none yet.
+    pub(crate) async fn org_data_key(
+        &self,
+        org: &str,
+        fresh: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let org = org.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let key = {
+                let mut t = txn.open_table(ORG_KEYS).map_err(err)?;
+                let existing = t
+                    .get(org.as_str())
+                    .map_err(err)?
+                    .map(|v| v.value().to_vec());
+                match existing {
+                    Some(k) => k,
+                    None => {
+                        t.insert(org.as_str(), fresh.as_slice()).map_err(err)?;
+                        fresh
+                    }
+                }
+            };
+            txn.commit().map_err(err)?;
+            Ok(key)
+        })
+        .await
     }
 
     pub(crate) fn touch_tenant(&self, org: &str) {

@@ -189,6 +189,20 @@ impl ContractId {
     }
 }
 
+impl ContractId {
+    /// The id as a 128-bit number (storage keys; sorts like the UUID).
+    #[must_use]
+    pub fn as_u128(self) -> u128 {
+        self.0.as_u128()
+    }
+
+    /// From the 128-bit form.
+    #[must_use]
+    pub fn from_u128(v: u128) -> Self {
+        Self(uuid::Uuid::from_u128(v))
+    }
+}
+
 impl Default for ContractId {
     fn default() -> Self {
         Self::new()

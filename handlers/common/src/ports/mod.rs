@@ -3,12 +3,16 @@
 
 mod api_keys;
 mod audit;
+mod contracts;
+mod documents;
 mod health;
 mod jobs;
 mod orgs;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
 pub use audit::{Actor, AuditEvent, AuditLog, Outcome, StoredEvent};
+pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Failure};
+pub use documents::{ByteStream, DocumentStore, DocumentWriter};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, LeasedJob};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};

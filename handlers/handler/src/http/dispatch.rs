@@ -286,6 +286,12 @@ async fn route_to_handler(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         RouteId::ApiKeyList => handlers::api_keys::list(&ctx).await,
         RouteId::ApiKeyRotate => handlers::api_keys::rotate(ctx).await,
         RouteId::ApiKeyRevoke => handlers::api_keys::revoke(&ctx).await,
+        RouteId::ContractUpload => handlers::contracts::upload(ctx).await,
+        RouteId::ContractList => handlers::contracts::list(&ctx).await,
+        RouteId::ContractGet => handlers::contracts::get(&ctx).await,
+        RouteId::ContractContent => handlers::contracts::content(&ctx).await,
+        RouteId::ContractRename => handlers::contracts::rename(ctx).await,
+        RouteId::ContractDelete => handlers::contracts::delete(&ctx).await,
         RouteId::Health | RouteId::OpenApi => {
             Err(ApiError::internal(&"public route behind the gate"))
         }

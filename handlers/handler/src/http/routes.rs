@@ -28,6 +28,18 @@ pub enum RouteId {
     ApiKeyRotate,
     /// `DELETE /api/orgs/{orgId}/api-keys/{keyId}`.
     ApiKeyRevoke,
+    /// `POST /api/orgs/{orgId}/contracts`.
+    ContractUpload,
+    /// `GET /api/orgs/{orgId}/contracts`.
+    ContractList,
+    /// `GET /api/orgs/{orgId}/contracts/{contractId}`.
+    ContractGet,
+    /// `GET /api/orgs/{orgId}/contracts/{contractId}/content`.
+    ContractContent,
+    /// `PATCH /api/orgs/{orgId}/contracts/{contractId}`.
+    ContractRename,
+    /// `DELETE /api/orgs/{orgId}/contracts/{contractId}`.
+    ContractDelete,
 }
 
 /// Which credentials a route accepts.
@@ -79,6 +91,12 @@ pub struct RouteSpec {
 }
 
 impl RouteSpec {
+    /// Marks the route as expensive (its own, smaller rate budget).
+    const fn expensive(mut self) -> Self {
+        self.cost = Cost::Expensive;
+        self
+    }
+
     /// Whether it changes state (and so must write an audit event).
     #[must_use]
     pub fn mutating(&self) -> bool {
@@ -186,6 +204,55 @@ pub static ROUTES: &[RouteSpec] = &[
         Access::Tenant(Permission::ApiKeysManage),
         Credentials::InteractiveOnly,
         Some("api_key.revoked"),
+    ),
+    route(
+        RouteId::ContractUpload,
+        Method::POST,
+        "/api/orgs/{orgId}/contracts",
+        Access::Tenant(Permission::ContractsWrite),
+        Credentials::Any,
+        Some("contract.uploaded"),
+    )
+    .expensive(),
+    route(
+        RouteId::ContractList,
+        Method::GET,
+        "/api/orgs/{orgId}/contracts",
+        Access::Tenant(Permission::ContractsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::ContractGet,
+        Method::GET,
+        "/api/orgs/{orgId}/contracts/{contractId}",
+        Access::Tenant(Permission::ContractsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::ContractContent,
+        Method::GET,
+        "/api/orgs/{orgId}/contracts/{contractId}/content",
+        Access::Tenant(Permission::ContractsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::ContractRename,
+        Method::PATCH,
+        "/api/orgs/{orgId}/contracts/{contractId}",
+        Access::Tenant(Permission::ContractsWrite),
+        Credentials::Any,
+        Some("contract.renamed"),
+    ),
+    route(
+        RouteId::ContractDelete,
+        Method::DELETE,
+        "/api/orgs/{orgId}/contracts/{contractId}",
+        Access::Tenant(Permission::ContractsDelete),
+        Credentials::Any,
+        Some("contract.deleted"),
     ),
 ];
 

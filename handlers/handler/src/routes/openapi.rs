@@ -52,10 +52,16 @@ impl Modify for Bearer {
         super::api_keys::list,
         super::api_keys::rotate,
         super::api_keys::revoke,
+        super::contracts::upload,
+        super::contracts::list,
+        super::contracts::get,
+        super::contracts::content,
+        super::contracts::rename,
+        super::contracts::delete,
     ),
     components(schemas(clment_common::problem::Problem, clment_common::problem::ErrorCode)),
     modifiers(&Bearer),
-    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"))
+    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"))
 )]
 pub struct ApiDoc;
 

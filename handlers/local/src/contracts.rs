@@ -1,0 +1,322 @@
+//! Contract metadata in the local database: records keyed by (org, id), idempotency keys keyed by
+//! (org, key), both changed in one transaction.
+
+use async_trait::async_trait;
+use clment_common::TenantScope;
+use clment_common::domain::{ContractId, OrgId};
+use clment_common::ports::{ContractRecord, ContractStatus, ContractStore, Created, PortError};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use time::OffsetDateTime;
+
+use crate::store::{LocalStore, StoreError, err};
+
+pub(crate) const CONTRACTS: TableDefinition<'_, (&str, u128), &[u8]> =
+    TableDefinition::new("contracts");
+pub(crate) const IDEMPOTENCY: TableDefinition<'_, (&str, &str), u128> =
+    TableDefinition::new("contract_idempotency");
+
+fn unavailable(e: StoreError) -> PortError {
+    PortError::Unavailable(e.0)
+}
+
+fn decode(b: &[u8]) -> Result<ContractRecord, StoreError> {
+    serde_json::from_slice(b).map_err(err)
+}
+
+fn encode(r: &ContractRecord) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(r).map_err(err)
+}
+
+enum Outcome<T> {
+    Done(T),
+    Conflict(String),
+}
+
+impl LocalStore {
+    /// Every contract of every org, for the start-up reconciler (not a tenant operation).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn all_contracts(
+        &self,
+    ) -> Result<Vec<(OrgId, ContractId, ContractStatus)>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(CONTRACTS).map_err(err)?;
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(err)? {
+                let (_, v) = entry.map_err(err)?;
+                let r = decode(v.value())?;
+                out.push((r.org, r.id, r.status));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ContractStore for LocalStore {
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        record: ContractRecord,
+    ) -> Result<Created, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        if &record.org != scope.org() {
+            return Err(PortError::Conflict("record belongs to another org".into()));
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let created = {
+                let org = record.org.as_str();
+                let mut idem = txn.open_table(IDEMPOTENCY).map_err(err)?;
+                let mut contracts = txn.open_table(CONTRACTS).map_err(err)?;
+                let existing = match &record.idempotency_key {
+                    Some(k) => idem.get((org, k.as_str())).map_err(err)?.map(|v| v.value()),
+                    None => None,
+                };
+                let existing = match existing {
+                    Some(id) => contracts
+                        .get((org, id))
+                        .map_err(err)?
+                        .map(|v| decode(v.value()))
+                        .transpose()?,
+                    None => None,
+                };
+                match existing {
+                    Some(first) => Created::Existing(first),
+                    None => {
+                        let id = record.id.as_u128();
+                        if contracts.get((org, id)).map_err(err)?.is_some() {
+                            return Ok(Outcome::Conflict("contract id exists".into()));
+                        }
+                        contracts
+                            .insert((org, id), encode(&record)?.as_slice())
+                            .map_err(err)?;
+                        if let Some(k) = &record.idempotency_key {
+                            idem.insert((org, k.as_str()), id).map_err(err)?;
+                        }
+                        Created::New(record)
+                    }
+                }
+            };
+            txn.commit().map_err(err)?;
+            Ok(Outcome::Done(created))
+        })
+        .await
+        .map_err(unavailable)
+        .and_then(|o| match o {
+            Outcome::Done(c) => Ok(c),
+            Outcome::Conflict(why) => Err(PortError::Conflict(why)),
+        })
+    }
+
+    async fn get(
+        &self,
+        scope: &TenantScope,
+        id: ContractId,
+    ) -> Result<Option<ContractRecord>, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(CONTRACTS).map_err(err)?;
+            t.get((org.as_str(), id.as_u128()))
+                .map_err(err)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn list(
+        &self,
+        scope: &TenantScope,
+        limit: usize,
+        after: Option<ContractId>,
+    ) -> Result<Vec<ContractRecord>, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(CONTRACTS).map_err(err)?;
+            // Newest first: ids are UUID v7, so descending key order is creation order reversed.
+            let upper = after.map_or(u128::MAX, |a| a.as_u128().saturating_sub(1));
+            let mut out = Vec::new();
+            for entry in t
+                .range((org.as_str(), 0u128)..=(org.as_str(), upper))
+                .map_err(err)?
+                .rev()
+            {
+                let (_, v) = entry.map_err(err)?;
+                let r = decode(v.value())?;
+                if r.status != ContractStatus::Deleting {
+                    out.push(r);
+                }
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn replace(
+        &self,
+        scope: &TenantScope,
+        record: ContractRecord,
+        expected_updated_at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let outcome = {
+                let mut t = txn.open_table(CONTRACTS).map_err(err)?;
+                let key = (org.as_str(), record.id.as_u128());
+                let current = t
+                    .get(key)
+                    .map_err(err)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                match current {
+                    None => Outcome::Conflict("gone".into()),
+                    Some(c) if c.updated_at != expected_updated_at || record.org != org => {
+                        Outcome::Conflict("changed concurrently".into())
+                    }
+                    Some(_) => {
+                        t.insert(key, encode(&record)?.as_slice()).map_err(err)?;
+                        Outcome::Done(())
+                    }
+                }
+            };
+            txn.commit().map_err(err)?;
+            Ok(outcome)
+        })
+        .await
+        .map_err(unavailable)
+        .and_then(|o| match o {
+            Outcome::Done(()) => Ok(()),
+            Outcome::Conflict(why) if why == "gone" => Err(PortError::NotFound),
+            Outcome::Conflict(why) => Err(PortError::Conflict(why)),
+        })
+    }
+
+    async fn remove(&self, scope: &TenantScope, id: ContractId) -> Result<bool, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let removed = {
+                let mut t = txn.open_table(CONTRACTS).map_err(err)?;
+                let old = t
+                    .remove((org.as_str(), id.as_u128()))
+                    .map_err(err)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                if let Some(k) = old.as_ref().and_then(|r| r.idempotency_key.clone()) {
+                    txn.open_table(IDEMPOTENCY)
+                        .map_err(err)?
+                        .remove((org.as_str(), k.as_str()))
+                        .map_err(err)?;
+                }
+                old.is_some()
+            };
+            txn.commit().map_err(err)?;
+            Ok(removed)
+        })
+        .await
+        .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clment_common::domain::{Region, UserId};
+
+    fn record(org: &str, key: Option<&str>) -> ContractRecord {
+        let now = OffsetDateTime::now_utc();
+        ContractRecord {
+            id: ContractId::new(),
+            org: OrgId::parse(org).unwrap(),
+            title: "t".into(),
+            file_name: "t.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1,
+            sha256: "00".into(),
+            status: ContractStatus::Pending,
+            failure: None,
+            created_by: UserId::parse("u").unwrap(),
+            created_at: now,
+            updated_at: now,
+            idempotency_key: key.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_list_replace_remove_with_idempotency() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(&crate::DataDir::open(tmp.path()).unwrap()).unwrap();
+        let acme = TenantScope::for_tests("acme", Region::Us);
+        let globex = TenantScope::for_tests("globex", Region::Us);
+        let a = record("acme", Some("k1"));
+        assert!(matches!(
+            s.create(&acme, a.clone()).await.unwrap(),
+            Created::New(_)
+        ));
+        // Same key again: the first record comes back, nothing new is stored.
+        let again = record("acme", Some("k1"));
+        assert_eq!(
+            s.create(&acme, again).await.unwrap(),
+            Created::Existing(a.clone())
+        );
+        // The same key in another org is independent.
+        assert!(matches!(
+            s.create(&globex, record("globex", Some("k1")))
+                .await
+                .unwrap(),
+            Created::New(_)
+        ));
+        // Another org's record cannot be created through this scope, nor read.
+        assert!(s.create(&acme, record("globex", None)).await.is_err());
+        assert_eq!(s.get(&globex, a.id).await.unwrap(), None);
+
+        let mut ids = vec![a.id];
+        for _ in 0..4 {
+            let r = record("acme", None);
+            ids.push(r.id);
+            s.create(&acme, r).await.unwrap();
+        }
+        let page1 = s.list(&acme, 3, None).await.unwrap();
+        let page2 = s
+            .list(&acme, 3, Some(page1.last().unwrap().id))
+            .await
+            .unwrap();
+        let listed: Vec<_> = page1.iter().chain(&page2).map(|r| r.id).collect();
+        ids.reverse();
+        assert_eq!(listed, ids, "newest first, no gaps or repeats across pages");
+
+        let mut renamed = a.clone();
+        renamed.title = "new".into();
+        renamed.updated_at = OffsetDateTime::now_utc();
+        s.replace(&acme, renamed.clone(), a.updated_at)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.replace(&acme, renamed.clone(), a.updated_at).await,
+            Err(PortError::Conflict(_))
+        ));
+        assert!(s.remove(&acme, a.id).await.unwrap());
+        assert!(!s.remove(&acme, a.id).await.unwrap());
+        // Removing frees the idempotency key.
+        assert!(matches!(
+            s.create(&acme, record("acme", Some("k1"))).await.unwrap(),
+            Created::New(_)
+        ));
+    }
+}

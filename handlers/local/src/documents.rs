@@ -1,0 +1,234 @@
+//! Contract originals on the local disk, encrypted at rest: `<data>/blobs/<org>/<contract>.clmb`, each
+//! sealed with AES-256-GCM in authenticated segments (see `sealed`) under the org's data key, which
+//! the master key wraps (see `crypto`). The segment AAD binds a file to its org and contract, so a
+//! file copied to another place does not decrypt.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use clment_common::TenantScope;
+use clment_common::domain::{ContractId, OrgId};
+use clment_common::ports::{ByteStream, DocumentStore, DocumentWriter, PortError};
+
+use crate::crypto::{DataKey, MasterKey};
+use crate::sealed::{SealedWriter, open_sealed};
+use crate::{DataDir, LocalStore};
+
+const EXT: &str = "clmb";
+const TMP: &str = ".tmp";
+
+fn io_err(e: impl std::fmt::Display) -> PortError {
+    PortError::Unavailable(e.to_string())
+}
+
+/// The local document store.
+pub struct LocalDocuments {
+    root: PathBuf,
+    store: LocalStore,
+    master: MasterKey,
+    keys: Mutex<HashMap<String, Arc<DataKey>>>,
+}
+
+impl LocalDocuments {
+    /// Opens `<data>/blobs`.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn open(dir: &DataDir, store: LocalStore, master: MasterKey) -> io::Result<Self> {
+        let root = dir.subdir("blobs").map_err(io::Error::other)?;
+        Ok(Self {
+            root,
+            store,
+            master,
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn org_dir(&self, org: &OrgId) -> PathBuf {
+        self.root.join(org.as_str())
+    }
+
+    fn path(&self, org: &OrgId, id: ContractId) -> PathBuf {
+        self.org_dir(org).join(format!("{id}.{EXT}"))
+    }
+
+    fn aad(org: &OrgId, id: ContractId) -> Vec<u8> {
+        format!("clment/contract/v1/{org}/{id}").into_bytes()
+    }
+
+    async fn data_key(&self, org: &OrgId) -> Result<Arc<DataKey>, PortError> {
+        if let Some(k) = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(org.as_str())
+        {
+            return Ok(k.clone());
+        }
+        let fresh = DataKey::generate();
+        let wrapped_fresh = self.master.wrap(org.as_str(), &fresh);
+        let wrapped = self
+            .store
+            .org_data_key(org.as_str(), wrapped_fresh)
+            .await
+            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+        let key = Arc::new(
+            self.master
+                .unwrap(org.as_str(), &wrapped)
+                .map_err(|e| PortError::Unavailable(format!("data key for {org}: {e}")))?,
+        );
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(org.as_str().to_owned(), key.clone());
+        Ok(key)
+    }
+
+    /// Every stored blob (for the reconciler).
+    ///
+    /// # Errors
+    /// When the directory cannot be read.
+    pub async fn all_blobs(&self) -> io::Result<Vec<(OrgId, ContractId)>> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for org in std::fs::read_dir(&root)? {
+                let org = org?;
+                let Ok(org_id) = OrgId::parse(&org.file_name().to_string_lossy()) else {
+                    continue;
+                };
+                if !org.file_type()?.is_dir() {
+                    continue;
+                }
+                for f in std::fs::read_dir(org.path())? {
+                    let name = f?.file_name().to_string_lossy().into_owned();
+                    if let Some(id) = name
+                        .strip_suffix(&format!(".{EXT}"))
+                        .and_then(|s| ContractId::parse(s).ok())
+                    {
+                        out.push((org_id.clone(), id));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Removes temporary files a crash left behind (run before serving).
+    ///
+    /// # Errors
+    /// When a directory cannot be read.
+    pub async fn remove_temp_files(&self) -> io::Result<usize> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut n = 0;
+            for org in std::fs::read_dir(&root)? {
+                let tmp = org?.path().join(TMP);
+                if let Ok(entries) = std::fs::read_dir(&tmp) {
+                    for e in entries {
+                        std::fs::remove_file(e?.path())?;
+                        n += 1;
+                    }
+                }
+            }
+            Ok(n)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+fn ensure_dir(p: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+}
+
+struct LocalWriter {
+    inner: SealedWriter,
+    target: PathBuf,
+}
+
+#[async_trait]
+impl DocumentWriter for LocalWriter {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), PortError> {
+        self.inner.write(chunk).await.map_err(io_err)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<u64, PortError> {
+        let Self { inner, target } = *self;
+        inner.commit(&target).await.map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                PortError::Conflict("the contract's original already exists".into())
+            } else {
+                io_err(e)
+            }
+        })
+    }
+
+    async fn abort(self: Box<Self>) {
+        self.inner.abort().await;
+    }
+}
+
+#[async_trait]
+impl DocumentStore for LocalDocuments {
+    async fn begin(
+        &self,
+        scope: &TenantScope,
+        id: ContractId,
+    ) -> Result<Box<dyn DocumentWriter>, PortError> {
+        self.store.touch_tenant(scope.org().as_str());
+        let key = self.data_key(scope.org()).await?;
+        let tmp = self.org_dir(scope.org()).join(TMP);
+        ensure_dir(&tmp).map_err(io_err)?;
+        let inner = SealedWriter::create(&tmp, &key, Self::aad(scope.org(), id))
+            .await
+            .map_err(io_err)?;
+        Ok(Box::new(LocalWriter {
+            inner,
+            target: self.path(scope.org(), id),
+        }))
+    }
+
+    async fn open(
+        &self,
+        scope: &TenantScope,
+        id: ContractId,
+    ) -> Result<Option<ByteStream>, PortError> {
+        self.store.touch_tenant(scope.org().as_str());
+        let path = self.path(scope.org(), id);
+        if !tokio::fs::try_exists(&path).await.map_err(io_err)? {
+            return Ok(None);
+        }
+        let key = self.data_key(scope.org()).await?;
+        let reader = open_sealed(&path, &key, Self::aad(scope.org(), id))
+            .await
+            .map_err(io_err)?;
+        Ok(Some(Box::pin(reader)))
+    }
+
+    async fn delete(&self, scope: &TenantScope, id: ContractId) -> Result<bool, PortError> {
+        self.store.touch_tenant(scope.org().as_str());
+        let path = self.path(scope.org(), id);
+        let dir = self.org_dir(scope.org());
+        tokio::task::spawn_blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => {
+                std::fs::File::open(&dir)?.sync_all()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(io_err)?
+        .map_err(io_err)
+    }
+}
