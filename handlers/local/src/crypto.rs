@@ -1,7 +1,9 @@
 //! The local backend's key hierarchy: a [`MasterKey`] (setting `CLMENT_MASTER_KEY`, or a 0600 key file
 //! created on first run) wraps a random per-org [`DataKey`] with AES-256-GCM, the AAD naming the org. The
-//! data key seals the org's contract files (see `sealed`). Rotating the master key means re-wrapping the
-//! data keys only; deleting an org's wrapped data key crypto-shreds its files.
+//! data key never encrypts anything itself: each of the org's sealed contract files (see `sealed`) has its
+//! own AES-256-GCM key, derived from the data key and a random per-file salt with HKDF-SHA256
+//! ([`DataKey::file_cipher`]). Rotating the master key means re-wrapping the data keys only; deleting an
+//! org's wrapped data key crypto-shreds its files.
 //!
 //! Key bytes live on the heap (so moving a key does not leave copies behind) and are zeroized on drop;
 //! `Debug` never prints them, and no error ever echoes a configured value.
@@ -14,9 +16,11 @@ use std::path::{Path, PathBuf};
 use aes_gcm::aead::{AeadInOut as _, Nonce, Tag};
 use aes_gcm::{Aes256Gcm, Key, KeyInit as _};
 use base64::Engine as _;
+use hkdf::Hkdf;
 use rand::RngCore as _;
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret as _, SecretString};
+use sha2::Sha256;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::data_dir::{DataDir, DataDirError, create_secret_file};
@@ -38,6 +42,10 @@ const TAG_LEN: usize = 16;
 const WRAPPED_LEN: usize = 1 + NONCE_LEN + KEY_LEN + TAG_LEN;
 /// The AAD of a wrapped data key is this prefix followed by the org id.
 const WRAP_AAD_PREFIX: &[u8] = b"clment/data-key/v1/";
+/// Length of the salt a sealed file's key is derived with.
+pub(crate) const FILE_SALT_LEN: usize = 32;
+/// The HKDF `info` of a sealed file's key.
+const FILE_KEY_INFO: &[u8] = b"clment/sealed/v1/file-key";
 
 /// A key could not be loaded, created or unwrapped. Never contains key material.
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +292,7 @@ fn read_key_file(path: &Path) -> Result<KeyBytes, ReadKeyError> {
     }
 }
 
-/// A per-org data key: seals the org's files. Zeroized on drop; `Debug` is redacted.
+/// A per-org data key: the root of the org's per-file keys. Zeroized on drop; `Debug` is redacted.
 #[derive(Clone)]
 pub struct DataKey(KeyBytes);
 
@@ -301,9 +309,30 @@ impl DataKey {
         Self(KeyBytes::random())
     }
 
-    /// The AES-256-GCM instance for this key (its key schedule is zeroized when dropped).
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        self.0.cipher()
+    /// The AES-256-GCM instance for the sealed file whose header carries `salt`: keyed with
+    /// HKDF-SHA256(ikm = this data key, salt, info = `clment/sealed/v1/file-key`), 32 bytes. The derived
+    /// key bytes live on the heap and are zeroized before this returns; the cipher's key schedule is
+    /// zeroized when it is dropped.
+    pub(crate) fn file_cipher(&self, salt: &[u8; FILE_SALT_LEN]) -> Aes256Gcm {
+        self.file_key(salt).cipher()
+    }
+
+    /// The derived key of [`file_cipher`](Self::file_cipher) (zeroized on drop).
+    ///
+    /// The HKDF/HMAC state (`hkdf` 0.12 and `hmac` 0.12 have no zeroize support) is a stack temporary
+    /// that is not wiped; only the derived key bytes and the cipher are.
+    fn file_key(&self, salt: &[u8; FILE_SALT_LEN]) -> KeyBytes {
+        let mut okm = KeyBytes::zeroed();
+        Hkdf::<Sha256>::new(Some(salt), self.0.as_bytes())
+            .expand(FILE_KEY_INFO, &mut okm.0[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        okm
+    }
+
+    /// A data key with the given bytes, for tests that need to derive file keys independently.
+    #[cfg(test)]
+    pub(crate) fn from_test_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+        Self(KeyBytes::from_slice(bytes).expect("32 bytes"))
     }
 }
 
@@ -519,6 +548,72 @@ mod tests {
         assert!(mk.unwrap("acme", &longer).is_err());
         assert!(mk.unwrap("acme", &[]).is_err());
         assert!(mk.unwrap("acme", &wrapped).is_ok());
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn file_key_derivation_is_pinned() {
+        // Data key 00 01 .. 1f, salt a0 a1 .. bf. The expected values were computed independently with
+        // Python: HKDF-SHA256 by hand from `hmac`/`hashlib` (RFC 5869) and checked against
+        // `cryptography`'s HKDF; the ciphertext with `cryptography`'s AESGCM.
+        let ikm: [u8; KEY_LEN] = std::array::from_fn(|i| i as u8);
+        let salt: [u8; FILE_SALT_LEN] = std::array::from_fn(|i| 0xa0 + i as u8);
+        let expected = hex("37aa2fef8180ee09a911d36f7715a994b1544139fd7f2753fdfe51eeb36cf1bf");
+        let dk = DataKey::from_test_bytes(&ikm);
+        assert_eq!(&dk.file_key(&salt).as_bytes()[..], &expected[..]);
+
+        // The `hkdf` crate, called directly with the documented parameters, agrees.
+        let mut okm = [0u8; KEY_LEN];
+        Hkdf::<Sha256>::new(Some(&salt), &ikm)
+            .expand(b"clment/sealed/v1/file-key", &mut okm)
+            .unwrap();
+        assert_eq!(&okm[..], &expected[..]);
+
+        // The cipher is AES-256-GCM under exactly that key.
+        use aes_gcm::aead::Aead as _;
+        let nonce = Nonce::<Aes256Gcm>::from([0u8; NONCE_LEN]);
+        let sealed = dk
+            .file_cipher(&salt)
+            .encrypt(&nonce, &b"clment sealed file key"[..])
+            .unwrap();
+        assert_eq!(
+            sealed,
+            hex("6bac24b0801222d16aa0aea90e01bc1ca5167bb28d9a99b80bae985117d947a85d3b8e58d9f8")
+        );
+        let by_hand = Aes256Gcm::new((&expected[..]).try_into().unwrap())
+            .encrypt(&nonce, &b"clment sealed file key"[..])
+            .unwrap();
+        assert_eq!(sealed, by_hand);
+
+        // Not the data key itself; another salt or another data key gives another key.
+        let by_data_key = KeyBytes::from_slice(&ikm)
+            .unwrap()
+            .cipher()
+            .encrypt(&nonce, &b"clment sealed file key"[..])
+            .unwrap();
+        assert_ne!(sealed, by_data_key);
+        let mut other_salt = salt;
+        other_salt[FILE_SALT_LEN - 1] ^= 1;
+        assert_ne!(
+            dk.file_key(&other_salt).as_bytes(),
+            dk.file_key(&salt).as_bytes()
+        );
+        let other = DataKey::generate();
+        assert_ne!(
+            other.file_key(&salt).as_bytes(),
+            dk.file_key(&salt).as_bytes()
+        );
+        // Deterministic.
+        assert_eq!(
+            dk.file_key(&salt).as_bytes(),
+            dk.clone().file_key(&salt).as_bytes()
+        );
     }
 
     #[test]

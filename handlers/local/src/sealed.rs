@@ -1,7 +1,14 @@
-//! Sealed files: contract bytes at rest, encrypted with AES-256-GCM under an org's [`DataKey`] in the STREAM
-//! construction (`aead-stream`'s `StreamBE32`: 7-byte random nonce prefix || 32-bit big-endian segment
-//! counter || 1-byte last-segment flag), so segments cannot be reordered, dropped, truncated or appended
-//! without detection.
+//! Sealed files: contract bytes at rest, encrypted with AES-256-GCM in the STREAM construction
+//! (`aead-stream`'s `StreamBE32`: 7-byte nonce prefix || 32-bit big-endian segment counter || 1-byte
+//! last-segment flag), so segments cannot be reordered, dropped, truncated or appended without detection.
+//!
+//! Every file has its own key, derived from the org's [`DataKey`] and a random 32-byte salt stored in the
+//! file's header: HKDF-SHA256(ikm = data key, salt, info = `clment/sealed/v1/file-key`), 32 bytes (see
+//! [`DataKey::file_cipher`]). The data key itself never encrypts a segment. With one long-lived key per org
+//! and only a random 7-byte nonce prefix per file, two files would share a prefix (and so every nonce) with
+//! probability above 2^-32 after a few thousand files, and a repeated nonce under AES-GCM gives away
+//! plaintext XORs and lets an attacker forge segments; a per-file key makes each (key, nonce) pair unique
+//! unless two 256-bit salts collide. The nonce prefix stays random all the same.
 //!
 //! File layout (version 1):
 //!
@@ -10,16 +17,17 @@
 //! 0       4     magic "CLMB"
 //! 4       1     version = 1
 //! 5       4     plaintext segment size, big-endian = 65536
-//! 9       7     STREAM nonce prefix (random per file)
-//! 16      ...   segments: AES-256-GCM(segment) || 16-byte tag
+//! 9       32    salt of the file key (random per file, from the OS generator)
+//! 41      7     STREAM nonce prefix (random per file)
+//! 48      ...   segments: AES-256-GCM(segment) || 16-byte tag
 //! ```
 //!
 //! Every segment but the last holds exactly 65536 plaintext bytes; the last one (encrypted with the
 //! last-segment flag) holds 0..=65535, so a file always ends with a short, possibly empty, last segment and
-//! its plaintext length follows from its size alone. Every segment's AAD is a caller-given context (e.g.
-//! org and contract), so a file moved to another org or contract does not decrypt. The header is not in
-//! the AAD: a reader accepts only the exact magic, version and segment size, and a changed nonce prefix
-//! changes every segment's nonce.
+//! its plaintext length follows from its size alone. Every segment's AAD is the whole 48-byte header
+//! followed by a caller-given context (e.g. org and contract): the header is authenticated (a changed byte
+//! anywhere in it fails the first segment), and a file moved to another org or contract does not decrypt.
+//! A reader also accepts only the exact magic, version and segment size before decrypting anything.
 //!
 //! Writes go to a temp file (`.seal-<uuid>`, 0600) that is fsynced and then hard-linked into place, which
 //! fails if the target exists (never clobbers), and the target's directory is fsynced. Encryption and file
@@ -46,15 +54,21 @@ use rand::rngs::OsRng;
 use tokio::task::JoinHandle;
 use zeroize::Zeroize as _;
 
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, FILE_SALT_LEN};
 
 const MAGIC: &[u8; 4] = b"CLMB";
 const VERSION: u8 = 1;
 /// Plaintext bytes per segment.
 const SEGMENT_LEN: usize = 64 * 1024;
 const TAG_LEN: usize = 16;
+const SALT_LEN: usize = FILE_SALT_LEN;
 const NONCE_PREFIX_LEN: usize = 7;
-const HEADER_LEN: usize = 4 + 1 + 4 + NONCE_PREFIX_LEN;
+/// Offset of the salt in the header.
+const SALT_AT: usize = 4 + 1 + 4;
+/// Offset of the nonce prefix in the header.
+const NONCE_AT: usize = SALT_AT + SALT_LEN;
+const HEADER_LEN: usize = NONCE_AT + NONCE_PREFIX_LEN;
+const _: () = assert!(SALT_LEN == 32 && HEADER_LEN == 48);
 /// A full segment on disk.
 const SEALED_SEGMENT_LEN: usize = SEGMENT_LEN + TAG_LEN;
 /// Full segments the writer hands to the blocking pool at once (1 MiB of plaintext).
@@ -64,6 +78,7 @@ const READ_BATCH: usize = 16;
 /// The reader starts decrypting the next batch once this few decrypted segments are left.
 const PREFETCH_AT: usize = READ_BATCH / 2;
 
+type Salt = [u8; SALT_LEN];
 type NoncePrefix = [u8; NONCE_PREFIX_LEN];
 
 fn invalid(what: &str) -> io::Error {
@@ -81,26 +96,53 @@ fn join_err(e: tokio::task::JoinError) -> io::Error {
     io::Error::other(format!("sealed file worker failed: {e}"))
 }
 
-fn header(nonce: &NoncePrefix) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[..4].copy_from_slice(MAGIC);
-    h[4] = VERSION;
-    h[5..9].copy_from_slice(&u32::try_from(SEGMENT_LEN).expect("fits").to_be_bytes());
-    h[9..].copy_from_slice(nonce);
-    h
-}
+/// A file's header, as on disk (see the module docs).
+#[derive(Clone, Copy)]
+struct Header([u8; HEADER_LEN]);
 
-fn parse_header(h: &[u8; HEADER_LEN]) -> io::Result<NoncePrefix> {
-    if &h[..4] != MAGIC {
-        return Err(invalid("not a sealed file (bad magic)"));
+impl Header {
+    fn new(salt: &Salt, nonce: &NoncePrefix) -> Self {
+        let mut h = [0u8; HEADER_LEN];
+        h[..4].copy_from_slice(MAGIC);
+        h[4] = VERSION;
+        h[5..SALT_AT].copy_from_slice(&u32::try_from(SEGMENT_LEN).expect("fits").to_be_bytes());
+        h[SALT_AT..NONCE_AT].copy_from_slice(salt);
+        h[NONCE_AT..].copy_from_slice(nonce);
+        Self(h)
     }
-    if h[4] != VERSION {
-        return Err(invalid("unsupported version"));
+
+    /// Accepts only the exact magic, version and segment size this code writes.
+    fn parse(h: [u8; HEADER_LEN]) -> io::Result<Self> {
+        if &h[..4] != MAGIC {
+            return Err(invalid("not a sealed file (bad magic)"));
+        }
+        if h[4] != VERSION {
+            return Err(invalid("unsupported version"));
+        }
+        if h[5..SALT_AT] != u32::try_from(SEGMENT_LEN).expect("fits").to_be_bytes() {
+            return Err(invalid("unsupported segment size"));
+        }
+        Ok(Self(h))
     }
-    if h[5..9] != u32::try_from(SEGMENT_LEN).expect("fits").to_be_bytes() {
-        return Err(invalid("unsupported segment size"));
+
+    fn salt(&self) -> &Salt {
+        self.0[SALT_AT..NONCE_AT].try_into().expect("32 bytes")
     }
-    Ok(h[9..].try_into().expect("7 bytes"))
+
+    fn nonce(&self) -> &NoncePrefix {
+        self.0[NONCE_AT..].try_into().expect("7 bytes")
+    }
+
+    /// The STREAM primitive for this file: AES-256-GCM under the file key derived from `key` and the salt,
+    /// with the nonce prefix. Its key schedule is zeroized when dropped.
+    fn stream(&self, key: &DataKey) -> StreamBE32<Aes256Gcm> {
+        StreamBE32::from_aead(key.file_cipher(self.salt()), &(*self.nonce()).into())
+    }
+
+    /// Every segment's AAD: the whole header, then the caller's context.
+    fn segment_aad(&self, context: &[u8]) -> Vec<u8> {
+        [&self.0[..], context].concat()
+    }
 }
 
 /// The segment structure implied by a file's size.
@@ -181,13 +223,14 @@ impl Buffer for SegmentBuf<'_> {
 }
 
 /// The writer's file and STREAM state. Boxed, and the STREAM primitive is driven directly (the same
-/// construction and bytes as `EncryptorBE32`, whose `encrypt_last` consumes it by value), so the key
-/// schedule stays at one heap address and is zeroized there when the engine drops.
+/// construction and bytes as `EncryptorBE32`, whose `encrypt_last` consumes it by value), so the file
+/// key's schedule stays at one heap address and is zeroized there when the engine drops.
 struct SealEngine {
     file: File,
     stream: StreamBE32<Aes256Gcm>,
     /// The next segment's counter.
     position: u32,
+    /// Header || caller's context.
     aad: Vec<u8>,
 }
 
@@ -241,8 +284,9 @@ enum WriterState {
 
 /// Streams plaintext into a sealed temp file, then [`commit`](Self::commit)s it into place atomically.
 ///
-/// Dropping it without `commit` or `abort` removes the temp file. The data key's schedule lives only in
-/// this writer (and in its in-flight batch job) and is zeroized when dropped, as is buffered plaintext.
+/// Dropping it without `commit` or `abort` removes the temp file. The file key's schedule (derived from
+/// the data key and a fresh salt) lives only in this writer (and in its in-flight batch job) and is
+/// zeroized when dropped, as is buffered plaintext.
 /// If a `write` or `commit` future is cancelled or fails, the writer can only be aborted or dropped.
 pub struct SealedWriter {
     tmp_path: PathBuf,
@@ -274,22 +318,24 @@ impl std::fmt::Debug for SealedWriter {
 
 impl SealedWriter {
     /// Starts a sealed file: a temp file `.seal-<uuid>` (mode 0600) in `tmp_dir`, which must be on the
-    /// same file system as the final path. `aad` is bound to every segment and must be given again to
-    /// [`open_sealed`].
+    /// same file system as the final path. `aad` is bound to every segment (after the header) and must be
+    /// given again to [`open_sealed`]. The file's key is derived from `key` and a fresh random salt.
     ///
     /// # Errors
     /// When the temp file cannot be created or its header written.
     pub async fn create(tmp_dir: &Path, key: &DataKey, aad: Vec<u8>) -> io::Result<Self> {
+        let mut salt = [0u8; SALT_LEN];
+        OsRng.fill_bytes(&mut salt);
         let mut nonce = [0u8; NONCE_PREFIX_LEN];
         OsRng.fill_bytes(&mut nonce);
-        Self::create_with_nonce(tmp_dir, key, aad, nonce).await
+        Self::create_with(tmp_dir, key, aad, Header::new(&salt, &nonce)).await
     }
 
-    async fn create_with_nonce(
+    async fn create_with(
         tmp_dir: &Path,
         key: &DataKey,
         aad: Vec<u8>,
-        nonce: NoncePrefix,
+        header: Header,
     ) -> io::Result<Self> {
         let tmp_path = tmp_dir.join(format!(".seal-{}", uuid::Uuid::new_v4().simple()));
         // Built before the file exists, so that a cancelled `create` still removes it (Drop).
@@ -310,16 +356,16 @@ impl SealedWriter {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp_path)?;
-            file.write_all(&header(&nonce))?;
+            file.write_all(&header.0)?;
             Ok::<_, io::Error>(file)
         })
         .await
         .map_err(join_err)??;
         writer.engine = Some(Box::new(SealEngine {
             file,
-            stream: StreamBE32::from_aead(key.cipher(), &nonce.into()),
+            stream: header.stream(key),
             position: 0,
-            aad,
+            aad: header.segment_aad(&aad),
         }));
         writer.state = WriterState::Open;
         Ok(writer)
@@ -495,6 +541,7 @@ struct OpenEngine {
     position: u32,
     /// Set once the last segment was opened, or after an error.
     finished: bool,
+    /// Header || caller's context.
     aad: Vec<u8>,
     /// Full segments not read yet.
     full_left: u64,
@@ -675,15 +722,15 @@ impl Stream for SealedReader {
 /// the file system's error when it cannot be opened (e.g. [`io::ErrorKind::NotFound`]).
 pub async fn open_sealed(path: &Path, key: &DataKey, aad: Vec<u8>) -> io::Result<SealedReader> {
     let path = path.to_owned();
-    let (file, layout, nonce) = tokio::task::spawn_blocking(move || open_checked(&path))
+    let (file, layout, header) = tokio::task::spawn_blocking(move || open_checked(&path))
         .await
         .map_err(join_err)??;
     let mut engine = Box::new(OpenEngine {
         file,
-        stream: StreamBE32::from_aead(key.cipher(), &nonce.into()),
+        stream: header.stream(key),
         position: 0,
         finished: false,
-        aad,
+        aad: header.segment_aad(&aad),
         full_left: layout.full_segments,
         last_sealed_len: layout.last_sealed_len,
     });
@@ -705,7 +752,7 @@ pub async fn open_sealed(path: &Path, key: &DataKey, aad: Vec<u8>) -> io::Result
 }
 
 /// Opens `path`, checks its header and size; returns it positioned after the header.
-fn open_checked(path: &Path) -> io::Result<(File, Layout, NoncePrefix)> {
+fn open_checked(path: &Path) -> io::Result<(File, Layout, Header)> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -719,8 +766,8 @@ fn open_checked(path: &Path) -> io::Result<(File, Layout, NoncePrefix)> {
             e
         }
     })?;
-    let nonce = parse_header(&h)?;
-    Ok((file, Layout::of_file(meta.len())?, nonce))
+    let header = Header::parse(h)?;
+    Ok((file, Layout::of_file(meta.len())?, header))
 }
 
 /// The plaintext length of a sealed file, from its header and size (nothing is decrypted, so this does
@@ -754,6 +801,8 @@ mod tests {
 
     struct Fixture {
         root: tempfile::TempDir,
+        /// The bytes of `key`, for the independent reference encoder.
+        raw_key: [u8; 32],
         key: DataKey,
     }
 
@@ -762,9 +811,11 @@ mod tests {
             let root = tempfile::tempdir().unwrap();
             std::fs::create_dir(root.path().join(".tmp")).unwrap();
             std::fs::create_dir(root.path().join("blobs")).unwrap();
+            let raw_key: [u8; 32] = random(32).try_into().unwrap();
             Self {
                 root,
-                key: DataKey::generate(),
+                raw_key,
+                key: DataKey::from_test_bytes(&raw_key),
             }
         }
 
@@ -865,24 +916,39 @@ mod tests {
         (HEADER_LEN + plaintext + TAG_LEN * (plaintext / SEGMENT_LEN + 1)) as u64
     }
 
+    /// The documented per-file key, derived independently with the `hkdf` crate from the raw data key.
+    fn reference_file_cipher(raw_key: &[u8; 32], salt: &Salt) -> Aes256Gcm {
+        use aes_gcm::KeyInit as _;
+        let mut okm = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), raw_key)
+            .expand(b"clment/sealed/v1/file-key", &mut okm)
+            .unwrap();
+        Aes256Gcm::new_from_slice(&okm).unwrap()
+    }
+
     /// An independent encoder of the documented format, on `aead-stream`'s `EncryptorBE32`.
-    fn reference_seal(key: &DataKey, nonce: NoncePrefix, data: &[u8]) -> Vec<u8> {
+    fn reference_seal(raw_key: &[u8; 32], salt: Salt, nonce: NoncePrefix, data: &[u8]) -> Vec<u8> {
         use aead_stream::EncryptorBE32;
         use aead_stream::aead::Payload;
         let mut out = b"CLMB\x01\x00\x01\x00\x00".to_vec();
+        out.extend_from_slice(&salt);
         out.extend_from_slice(&nonce);
-        let mut enc = EncryptorBE32::<Aes256Gcm>::from_aead(key.cipher(), &nonce.into());
+        assert_eq!(out.len(), 48);
+        // The AAD of every segment: the whole header, then the context.
+        let aad = [&out[..], AAD].concat();
+        let cipher = reference_file_cipher(raw_key, &salt);
+        let mut enc = EncryptorBE32::<Aes256Gcm>::from_aead(cipher, &nonce.into());
         let full = data.len() / SEGMENT_LEN * SEGMENT_LEN;
         for segment in data[..full].chunks(SEGMENT_LEN) {
             let sealed = enc.encrypt_next(Payload {
                 msg: segment,
-                aad: AAD,
+                aad: &aad,
             });
             out.extend_from_slice(&sealed.unwrap());
         }
         let last = enc.encrypt_last(Payload {
             msg: &data[full..],
-            aad: AAD,
+            aad: &aad,
         });
         out.extend_from_slice(&last.unwrap());
         out
@@ -927,16 +993,18 @@ mod tests {
     #[tokio::test]
     async fn output_is_the_documented_format_however_the_input_is_chunked() {
         let f = Fixture::new();
+        let salt: Salt = std::array::from_fn(|i| 0x40 + i as u8);
         let nonce = *b"\x01\x02\x03\x04\x05\x06\x07";
+        let header = Header::new(&salt, &nonce);
         let chunkings: [&[usize]; 4] = [&[], &[1], &[65_536], &[3, 70_000, 0, 65_535]];
         for size in [0, 1, 65_535, 65_536, 65_537, 3 * 65_536, (1 << 20) + 7] {
             let data = random(size);
-            let expected = reference_seal(&f.key, nonce, &data);
+            let expected = reference_seal(&f.raw_key, salt, nonce, &data);
             for (i, chunks) in chunkings.iter().enumerate() {
                 if size > 100_000 && chunks == &[1] {
                     continue;
                 }
-                let w = SealedWriter::create_with_nonce(&f.tmp_dir(), &f.key, AAD.to_vec(), nonce)
+                let w = SealedWriter::create_with(&f.tmp_dir(), &f.key, AAD.to_vec(), header)
                     .await
                     .unwrap();
                 let path = f
@@ -948,6 +1016,83 @@ mod tests {
                 );
             }
         }
+
+        // By hand: the first segment is AES-256-GCM under the HKDF-derived file key, with the nonce
+        // prefix || counter 0 || flag 0, and the header is part of its AAD.
+        use aes_gcm::aead::{Aead as _, Nonce, Payload};
+        let data = random(SEGMENT_LEN + 1);
+        let sealed = reference_seal(&f.raw_key, salt, nonce, &data);
+        let first = &sealed[HEADER_LEN..HEADER_LEN + SEALED_SEGMENT_LEN];
+        let mut gcm_nonce = [0u8; 12];
+        gcm_nonce[..7].copy_from_slice(&nonce);
+        let gcm_nonce = Nonce::<Aes256Gcm>::from(gcm_nonce);
+        let cipher = reference_file_cipher(&f.raw_key, &salt);
+        let open = |aad: &[u8]| cipher.decrypt(&gcm_nonce, Payload { msg: first, aad });
+        let with_header = [&sealed[..HEADER_LEN], AAD].concat();
+        assert!(open(&with_header).unwrap() == data[..SEGMENT_LEN]);
+        assert!(open(AAD).is_err(), "the header is authenticated");
+        // And the data key itself does not open it.
+        use aes_gcm::KeyInit as _;
+        let by_data_key = Aes256Gcm::new_from_slice(&f.raw_key).unwrap();
+        assert!(
+            by_data_key
+                .decrypt(
+                    &gcm_nonce,
+                    Payload {
+                        msg: first,
+                        aad: &with_header
+                    }
+                )
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn same_key_and_plaintext_give_unrelated_files() {
+        let f = Fixture::new();
+        let data = random(3 * SEGMENT_LEN + 1000);
+        // Random salts and prefixes, as in production.
+        let a = std::fs::read(f.seal("a.clmb", &data, &[]).await).unwrap();
+        let b = std::fs::read(f.seal("b.clmb", &data, &[]).await).unwrap();
+        // The same nonce prefix forced: the salts alone must make every segment differ.
+        let nonce = [7u8; NONCE_PREFIX_LEN];
+        let salt_c: Salt = random(SALT_LEN).try_into().unwrap();
+        let salt_d: Salt = random(SALT_LEN).try_into().unwrap();
+        let mut same_prefix = Vec::new();
+        for (name, salt) in [("c.clmb", salt_c), ("d.clmb", salt_d), ("e.clmb", salt_c)] {
+            let w = SealedWriter::create_with(
+                &f.tmp_dir(),
+                &f.key,
+                AAD.to_vec(),
+                Header::new(&salt, &nonce),
+            )
+            .await
+            .unwrap();
+            let path = f.seal_with(w, name, &data, &[]).await;
+            assert!(read_all(&path, &f.key, AAD).await.unwrap() == data);
+            same_prefix.push(std::fs::read(path).unwrap());
+        }
+        let (c, d, e) = (&same_prefix[0], &same_prefix[1], &same_prefix[2]);
+        for (x, y) in [(&a, &b), (c, d)] {
+            assert_eq!(x.len(), y.len());
+            assert_ne!(x[SALT_AT..NONCE_AT], y[SALT_AT..NONCE_AT]);
+            let segments = |file: &[u8]| {
+                file[HEADER_LEN..]
+                    .chunks(SEALED_SEGMENT_LEN)
+                    .map(<[u8]>::to_vec)
+                    .collect::<Vec<_>>()
+            };
+            let (sx, sy) = (segments(x), segments(y));
+            assert_eq!(sx.len(), 4);
+            for (i, (p, q)) in sx.iter().zip(&sy).enumerate() {
+                // Every 16-byte block, tags included, differs: no shared key stream, no shared tag.
+                for (j, (u, v)) in p.chunks(16).zip(q.chunks(16)).enumerate() {
+                    assert_ne!(u, v, "segment {i}, block {j}");
+                }
+            }
+        }
+        // Control: the same salt and prefix give the same file, so the difference is the salt's doing.
+        assert!(c == e);
     }
 
     proptest! {
@@ -962,12 +1107,14 @@ mod tests {
             rt.block_on(async {
                 let f = Fixture::new();
                 let nonce = [seed; NONCE_PREFIX_LEN];
+                let salt = [seed ^ 0x5a; SALT_LEN];
+                let header = Header::new(&salt, &nonce);
                 let data: Vec<u8> = (0..size).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
-                let whole = SealedWriter::create_with_nonce(&f.tmp_dir(), &f.key, AAD.to_vec(), nonce)
+                let whole = SealedWriter::create_with(&f.tmp_dir(), &f.key, AAD.to_vec(), header)
                     .await
                     .unwrap();
                 let a = f.seal_with(whole, "whole", &data, &[]).await;
-                let chunked = SealedWriter::create_with_nonce(&f.tmp_dir(), &f.key, AAD.to_vec(), nonce)
+                let chunked = SealedWriter::create_with(&f.tmp_dir(), &f.key, AAD.to_vec(), header)
                     .await
                     .unwrap();
                 // Zero-sized chunks alone would never progress.
@@ -976,7 +1123,7 @@ mod tests {
                 let b = f.seal_with(chunked, "chunked", &data, &sizes).await;
                 let bytes = std::fs::read(&a).unwrap();
                 assert!(bytes == std::fs::read(&b).unwrap());
-                assert!(bytes == reference_seal(&f.key, nonce, &data));
+                assert!(bytes == reference_seal(&f.raw_key, salt, nonce, &data));
                 assert!(read_all(&b, &f.key, AAD).await.unwrap() == data);
                 assert_eq!(plaintext_len(&b).await.unwrap(), size as u64);
             });
@@ -1012,9 +1159,12 @@ mod tests {
             ("magic", 0),
             ("version", 4),
             ("segment size", 6),
-            ("nonce start", 9),
-            ("nonce end", 15),
-            ("first ciphertext byte", 16),
+            ("salt start", SALT_AT),
+            ("salt middle", SALT_AT + 16),
+            ("salt end", NONCE_AT - 1),
+            ("nonce start", NONCE_AT),
+            ("nonce end", HEADER_LEN - 1),
+            ("first ciphertext byte", HEADER_LEN),
             ("first tag", seg(1) - 1),
             ("second segment", seg(1) + 5),
             ("third segment tag", seg(3) - TAG_LEN),
@@ -1081,7 +1231,8 @@ mod tests {
                 }),
             ));
         }
-        // A last segment from another file under the same key and context (different nonce prefix).
+        // A last segment from another file under the same data key and context (different salt, so a
+        // different file key, and a different nonce prefix).
         let other = f.seal("other.clmb", &data, &[]).await;
         let other_bytes = std::fs::read(&other).unwrap();
         cases.push((
@@ -1105,8 +1256,24 @@ mod tests {
         cases.push((
             "a different nonce prefix with the same segments".into(),
             tampered(&f, &path, "nonce", |b| {
-                b[9..16].copy_from_slice(&other_bytes[9..16]);
+                b[NONCE_AT..HEADER_LEN].copy_from_slice(&other_bytes[NONCE_AT..HEADER_LEN]);
             }),
+        ));
+        cases.push((
+            "a different salt with the same segments".into(),
+            tampered(&f, &path, "salt", |b| {
+                b[SALT_AT..NONCE_AT].copy_from_slice(&other_bytes[SALT_AT..NONCE_AT]);
+            }),
+        ));
+        cases.push((
+            "another file's header with the same segments".into(),
+            tampered(&f, &path, "header", |b| {
+                b[..HEADER_LEN].copy_from_slice(&other_bytes[..HEADER_LEN]);
+            }),
+        ));
+        cases.push((
+            "an all-zero salt".into(),
+            tampered(&f, &path, "zero-salt", |b| b[SALT_AT..NONCE_AT].fill(0)),
         ));
         for (what, p) in &cases {
             assert_invalid(&read_all(p, &f.key, AAD).await, what);
@@ -1133,6 +1300,29 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{what}");
         }
         // The original is still fine.
+        assert!(read_all(&path, &f.key, AAD).await.unwrap() == data);
+    }
+
+    #[tokio::test]
+    async fn every_header_byte_is_authenticated() {
+        let f = Fixture::new();
+        let data = random(SEGMENT_LEN + 10);
+        let path = f.seal("header.clmb", &data, &[]).await;
+        for at in 0..HEADER_LEN {
+            for bit in [0x01, 0x80] {
+                let p = tampered(&f, &path, &format!("header-{at}-{bit}"), |b| b[at] ^= bit);
+                let err = open_sealed(&p, &f.key, AAD.to_vec()).await.unwrap_err();
+                assert_eq!(
+                    err.kind(),
+                    io::ErrorKind::InvalidData,
+                    "byte {at}, bit {bit:#x}"
+                );
+                if at >= SALT_AT {
+                    // Past the fixed fields, it is the first segment that fails.
+                    assert!(err.to_string().contains("authentication failed"), "{err}");
+                }
+            }
+        }
         assert!(read_all(&path, &f.key, AAD).await.unwrap() == data);
     }
 
@@ -1408,6 +1598,7 @@ mod tests {
 
     #[test]
     fn layout_follows_from_the_size() {
+        assert_eq!(HEADER_LEN, 48);
         let h = HEADER_LEN as u64;
         let s = SEALED_SEGMENT_LEN as u64;
         let t = TAG_LEN as u64;
@@ -1452,7 +1643,8 @@ mod tests {
             let mb = TOTAL as f64 / 1e6;
 
             // The raw cipher on one core, for reference.
-            let cipher = StreamBE32::<Aes256Gcm>::from_aead(f.key.cipher(), &[0u8; 7].into());
+            let cipher =
+                StreamBE32::<Aes256Gcm>::from_aead(f.key.file_cipher(&[0u8; SALT_LEN]), &[0u8; 7].into());
             let mut buf = data[..SEGMENT_LEN * 64].to_vec();
             buf.truncate(SEGMENT_LEN);
             let started = Instant::now();
