@@ -91,6 +91,14 @@ pub fn bytes_response(status: StatusCode, content_type: &'static str, body: Byte
     resp
 }
 
+/// An empty answer with `status` (204, 304).
+#[must_use]
+pub fn empty(status: StatusCode) -> Response {
+    let mut resp = Response::new(Bytes::new().into());
+    *resp.status_mut() = status;
+    resp
+}
+
 /// A JSON response.
 #[must_use]
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {

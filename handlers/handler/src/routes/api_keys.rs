@@ -386,7 +386,5 @@ pub async fn revoke(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             return Err(ApiError::internal(&e));
         }
     }
-    let mut resp = Response::new(bytes::Bytes::new().into());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    Ok(resp)
+    Ok(reply::empty(StatusCode::NO_CONTENT))
 }

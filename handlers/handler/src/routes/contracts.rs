@@ -627,9 +627,7 @@ pub async fn content(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut resp = if matches {
-        let mut resp = Response::new(Bytes::new().into());
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        resp
+        reply::empty(StatusCode::NOT_MODIFIED)
     } else {
         let stream = ctx
             .state
@@ -763,7 +761,5 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
-    let mut resp = Response::new(Bytes::new().into());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    Ok(resp)
+    Ok(reply::empty(StatusCode::NO_CONTENT))
 }
