@@ -66,6 +66,11 @@ impl LocalStore {
 
     fn open_path(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(err)?;
+        // Wrapped data keys, API key hashes and the audit trail live here: owner-only, like the directory.
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        }
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(JOBS).map_err(err)?;
         txn.open_table(COUNTERS).map_err(err)?;
@@ -322,8 +327,15 @@ mod tests {
             assert_eq!(s.enqueue(j.clone()).await.unwrap(), 1);
             assert_eq!(s.enqueue(job()).await.unwrap(), 2);
         }
-        // A new process (reopen) sees acknowledged jobs.
+        // A new process (reopen) sees acknowledged jobs; the file is owner-only.
         let s = LocalStore::open_path(&path).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
         assert_eq!(s.count().await.unwrap(), 2);
         let l = s.lease(Duration::from_secs(60)).await.unwrap().unwrap();
         assert_eq!((l.id, l.attempt, &l.job), (1, 1, &j));
