@@ -8,6 +8,9 @@ mod documents;
 mod health;
 mod jobs;
 mod orgs;
+/// Port contract suites (test support).
+#[cfg(feature = "test-support")]
+pub mod suite;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
 pub use audit::{Actor, AuditEvent, AuditLog, Outcome, StoredEvent};

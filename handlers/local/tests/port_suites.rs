@@ -1,0 +1,39 @@
+//! The shared port contract suites against the local adapters (the Azure crate runs the same suites
+//! against Azurite and the Cosmos emulator).
+
+use std::path::Path;
+
+use clment_common::ports::suite;
+use clment_local::{DataDir, LocalDocuments, LocalStore, MasterKey};
+
+fn good_corpus() -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/docs/good");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("the shared corpus is missing at {}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut out: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    // Edge sizes around the 64 KiB sealing segment.
+    out.push(Vec::new());
+    out.push(vec![7u8; 65_536]);
+    out.push((0..200_003u32).map(|i| (i % 251) as u8).collect());
+    out
+}
+
+#[tokio::test]
+async fn local_documents_meet_the_document_store_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(tmp.path()).unwrap();
+    let store = LocalStore::open(&dir).unwrap();
+    let docs =
+        LocalDocuments::open(&dir, store, MasterKey::load_or_create(&dir, None).unwrap()).unwrap();
+    suite::document_store(&docs, &good_corpus()).await;
+}
+
+#[tokio::test]
+async fn local_store_meets_the_contract_store_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+    suite::contract_store(&store).await;
+}
