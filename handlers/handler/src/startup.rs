@@ -42,7 +42,8 @@ impl Application {
                 (store, Some(dir))
             }
             Backend::Azure { .. } => anyhow::bail!(
-                "CLMENT_BACKEND=azure: the Azure adapters (Blob Storage, Cosmos DB) are not part of this build yet; \
+                "CLMENT_BACKEND=azure: the contract adapters (Blob Storage, Cosmos DB) exist in clment-azure, but \
+                 the org, API key, audit and job-queue adapters do not yet, so this build cannot serve on Azure; \
                  run with CLMENT_BACKEND=local"
             ),
         };

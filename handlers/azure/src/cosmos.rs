@@ -1,0 +1,519 @@
+//! Contract metadata in Cosmos DB.
+//!
+//! One container (default `clment` / `contracts`), partition key `/orgId`. The partition is always the
+//! calling scope's org, never a value taken from a record, and every read, write and query names it, so a
+//! scope can only ever touch its own org's partition.
+//!
+//! Documents (both kinds live in the org's partition):
+//! - a contract: the [`ContractRecord`] fields as serialised, plus `"orgId"` (the partition key) and
+//!   `"kind": "contract"`; its `id` is the contract id (a hyphenated UUID v7, so ids sort by time).
+//! - an idempotency key: `{"id": "idem:<sha256 hex of the key>", "orgId", "kind": "idempotency",
+//!   "contractId"}`, pointing at the contract created with that key. It is created together with the
+//!   contract in one transactional batch and removed together with it, so the key is taken exactly when
+//!   the contract exists.
+//!
+//! Containers are provisioned by infrastructure (data-plane identities cannot create them); see
+//! [`container_properties`] for the shape to provision. SDK errors become [`PortError`]s here: 404 ->
+//! `NotFound` (or `None`), 409 and 412 -> `Conflict`, everything else -> `Unavailable`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_data_cosmos::clients::ContainerClient;
+use azure_data_cosmos::models::{ContainerProperties, TransactionalBatchResponse};
+use azure_data_cosmos::options::{BatchDeleteOptions, ItemWriteOptions, Precondition};
+use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query, TransactionalBatch};
+use clment_common::TenantScope;
+use clment_common::domain::ContractId;
+use clment_common::ports::{
+    ContractRecord, ContractStatus, ContractStore, Created, HealthCheck, PortError,
+};
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+/// The database the contracts container lives in, unless configured otherwise.
+pub const DEFAULT_DATABASE: &str = "clment";
+/// The contracts container, unless configured otherwise.
+pub const DEFAULT_CONTAINER: &str = "contracts";
+/// The container's partition key path: one logical partition per org.
+pub const PARTITION_KEY_PATH: &str = "/orgId";
+
+const KIND_CONTRACT: &str = "contract";
+const KIND_IDEMPOTENCY: &str = "idempotency";
+/// How often a write that lost a race (or met a stale idempotency document) is retried before giving up
+/// with `Conflict`.
+const ATTEMPTS: usize = 4;
+
+/// The properties to provision the contracts container with (partition key `/orgId`). Data-plane
+/// identities cannot create containers: infrastructure provisions it, and the emulator tests use this.
+#[must_use]
+pub fn container_properties(container: &str) -> ContainerProperties {
+    ContainerProperties::new(container.to_owned(), PARTITION_KEY_PATH.into())
+}
+
+/// A contract document as written: the record plus the partition key and the document kind.
+#[derive(Serialize)]
+struct ContractDoc<'a> {
+    #[serde(flatten)]
+    record: &'a ContractRecord,
+    #[serde(rename = "orgId")]
+    org_id: &'a str,
+    kind: &'static str,
+}
+
+/// An idempotency document: the key's hash names it, and it points at the contract created with the key.
+#[derive(Serialize, Deserialize)]
+struct IdemDoc {
+    id: String,
+    #[serde(rename = "orgId")]
+    org_id: String,
+    kind: String,
+    #[serde(rename = "contractId")]
+    contract_id: ContractId,
+}
+
+/// The idempotency document's id for a key. Hashed: keys are client-chosen and may hold characters Cosmos
+/// ids refuse (`/`, `\`, `?`, `#`), and the hash is fixed-length.
+fn idem_id(key: &str) -> String {
+    format!("idem:{:x}", Sha256::digest(key.as_bytes()))
+}
+
+/// [`ContractStore`] (and [`HealthCheck`], named `cosmos-db`) over one Cosmos DB container. Cheap to
+/// clone; clones share the resolved container client.
+#[derive(Clone)]
+pub struct CosmosContracts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: CosmosClient,
+    database: String,
+    container: String,
+    /// Resolved on first use (resolution reads the container's metadata); a failed resolution is retried
+    /// by the next call, so the service starts even while Cosmos DB is unreachable.
+    resolved: OnceCell<ContainerClient>,
+}
+
+impl std::fmt::Debug for CosmosContracts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CosmosContracts")
+            .field("database", &self.inner.database)
+            .field("container", &self.inner.container)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CosmosContracts {
+    /// Contracts in [`DEFAULT_DATABASE`] / [`DEFAULT_CONTAINER`].
+    #[must_use]
+    pub fn new(client: CosmosClient) -> Self {
+        Self::with_names(client, DEFAULT_DATABASE, DEFAULT_CONTAINER)
+    }
+
+    /// Contracts in the named database and container (which must exist, partitioned by `/orgId`).
+    #[must_use]
+    pub fn with_names(
+        client: CosmosClient,
+        database: impl Into<String>,
+        container: impl Into<String>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                database: database.into(),
+                container: container.into(),
+                resolved: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Resolves the container now rather than on first use (start-up check).
+    ///
+    /// # Errors
+    /// `Unavailable` when the container cannot be resolved (missing, unreachable, not authorised).
+    pub async fn connect(&self) -> Result<(), PortError> {
+        self.container().await.map(|_| ())
+    }
+
+    async fn container(&self) -> Result<&ContainerClient, PortError> {
+        self.inner
+            .resolved
+            .get_or_try_init(|| async {
+                self.inner
+                    .client
+                    .database_client(self.inner.database.as_str())
+                    .container_client(self.inner.container.as_str(), None)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, database = %self.inner.database,
+                            container = %self.inner.container, "cosmos container unavailable");
+                        PortError::Unavailable(format!("cosmos container: {e}"))
+                    })
+            })
+            .await
+    }
+
+    /// Reads a contract and its etag; `None` when absent.
+    async fn read_contract(
+        &self,
+        org: &str,
+        id: ContractId,
+    ) -> Result<Option<(ContractRecord, Option<Precondition>)>, PortError> {
+        let c = self.container().await?;
+        match c.read_item(org.to_owned(), &id.to_string(), None).await {
+            Ok(resp) => {
+                let etag = resp.headers().etag().cloned().map(Precondition::if_match);
+                let record = resp
+                    .into_model::<ContractRecord>()
+                    .map_err(|e| unavailable("decode contract", &e))?;
+                Ok(Some((record, etag)))
+            }
+            Err(e) if e.status().is_not_found() => Ok(None),
+            Err(e) => Err(unavailable("read contract", &e)),
+        }
+    }
+
+    /// Reads an idempotency document and its etag; `None` when absent.
+    async fn read_idem(
+        &self,
+        org: &str,
+        key: &str,
+    ) -> Result<Option<(IdemDoc, Option<Precondition>)>, PortError> {
+        let c = self.container().await?;
+        match c.read_item(org.to_owned(), &idem_id(key), None).await {
+            Ok(resp) => {
+                let etag = resp.headers().etag().cloned().map(Precondition::if_match);
+                let doc = resp
+                    .into_model::<IdemDoc>()
+                    .map_err(|e| unavailable("decode idempotency key", &e))?;
+                Ok(Some((doc, etag)))
+            }
+            Err(e) if e.status().is_not_found() => Ok(None),
+            Err(e) => Err(unavailable("read idempotency key", &e)),
+        }
+    }
+
+    /// Runs a batch: `Ok(None)` when every operation succeeded, `Ok(Some(failure))` when it was rolled
+    /// back because an operation failed with a service status (the failing operation's index when the
+    /// service said which).
+    async fn run_batch(
+        &self,
+        batch: TransactionalBatch,
+    ) -> Result<Option<BatchFailure>, PortError> {
+        let c = self.container().await?;
+        let resp = match c.execute_transactional_batch(batch, None).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let s = e.status();
+                return if s.is_conflict() || s.is_precondition_failed() || s.is_not_found() {
+                    Ok(Some(BatchFailure {
+                        index: None,
+                        status: u16::from(s.status_code()),
+                    }))
+                } else {
+                    Err(unavailable("batch", &e))
+                };
+            }
+        };
+        if u16::from(resp.status().status_code()) != 207 && resp.status().is_success() {
+            return Ok(None);
+        }
+        let results: TransactionalBatchResponse = resp
+            .into_model()
+            .map_err(|e| unavailable("decode batch response", &e))?;
+        // The failing operation is the one that is neither a success nor 424 (failed dependency).
+        Ok(results
+            .results()
+            .iter()
+            .enumerate()
+            .find(|(_, r)| !r.is_success() && r.status_code() != 424)
+            .map(|(index, r)| BatchFailure {
+                index: Some(index),
+                status: r.status_code(),
+            })
+            .or(Some(BatchFailure {
+                index: None,
+                status: 500,
+            })))
+    }
+}
+
+/// Why a transactional batch was rolled back.
+#[derive(Clone, Copy, Debug)]
+struct BatchFailure {
+    /// The failing operation, when the response said.
+    index: Option<usize>,
+    /// Its HTTP status.
+    status: u16,
+}
+
+fn unavailable(what: &str, e: &CosmosError) -> PortError {
+    tracing::warn!(error = %e, "cosmos {what} failed");
+    PortError::Unavailable(format!("cosmos {what}: {e}"))
+}
+
+fn batch_error(what: &str, f: BatchFailure) -> PortError {
+    tracing::warn!(status = f.status, index = ?f.index, "cosmos {what} batch failed");
+    PortError::Unavailable(format!(
+        "cosmos {what}: batch failed with status {}",
+        f.status
+    ))
+}
+
+#[async_trait]
+impl ContractStore for CosmosContracts {
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        record: ContractRecord,
+    ) -> Result<Created, PortError> {
+        if &record.org != scope.org() {
+            return Err(PortError::Conflict("record belongs to another org".into()));
+        }
+        let org = scope.org().as_str();
+        let doc = ContractDoc {
+            record: &record,
+            org_id: org,
+            kind: KIND_CONTRACT,
+        };
+        let Some(key) = record.idempotency_key.as_deref() else {
+            let c = self.container().await?;
+            return match c
+                .create_item(org.to_owned(), &record.id.to_string(), &doc, None)
+                .await
+            {
+                Ok(_) => Ok(Created::New(record)),
+                Err(e) if e.status().is_conflict() => {
+                    Err(PortError::Conflict("contract id exists".into()))
+                }
+                Err(e) => Err(unavailable("create contract", &e)),
+            };
+        };
+        let idem = IdemDoc {
+            id: idem_id(key),
+            org_id: org.to_owned(),
+            kind: KIND_IDEMPOTENCY.to_owned(),
+            contract_id: record.id,
+        };
+        for _ in 0..ATTEMPTS {
+            // The key first: when both exist (a retry of the very same record) the key wins, as in the
+            // local adapter, and the first record comes back.
+            let batch = TransactionalBatch::new(org.to_owned())
+                .create_item(&idem)
+                .and_then(|b| b.create_item(&doc))
+                .map_err(|e| unavailable("build batch", &e))?;
+            let Some(failure) = self.run_batch(batch).await? else {
+                return Ok(Created::New(record));
+            };
+            if failure.status != 409 {
+                return Err(batch_error("create contract", failure));
+            }
+            match self.read_idem(org, key).await? {
+                Some((existing, etag)) => {
+                    match self.read_contract(org, existing.contract_id).await? {
+                        Some((first, _)) => return Ok(Created::Existing(first)),
+                        None => {
+                            // A key left pointing at a missing contract (removed after its record changed
+                            // key): free it and try again.
+                            let c = self.container().await?;
+                            let options =
+                                etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+                            match c.delete_item(org.to_owned(), &idem.id, options).await {
+                                Ok(_) => {}
+                                Err(e)
+                                    if e.status().is_not_found()
+                                        || e.status().is_precondition_failed() => {}
+                                Err(e) => return Err(unavailable("free idempotency key", &e)),
+                            }
+                        }
+                    }
+                }
+                // The key is free: the conflict was the contract id, unless the key's contract was
+                // removed in between (then the batch is retried).
+                None if failure.index == Some(1)
+                    || self.read_contract(org, record.id).await?.is_some() =>
+                {
+                    return Err(PortError::Conflict("contract id exists".into()));
+                }
+                None => {}
+            }
+        }
+        Err(PortError::Conflict(
+            "idempotency key changed concurrently".into(),
+        ))
+    }
+
+    async fn get(
+        &self,
+        scope: &TenantScope,
+        id: ContractId,
+    ) -> Result<Option<ContractRecord>, PortError> {
+        Ok(self
+            .read_contract(scope.org().as_str(), id)
+            .await?
+            .map(|(r, _)| r))
+    }
+
+    async fn list(
+        &self,
+        scope: &TenantScope,
+        limit: usize,
+        after: Option<ContractId>,
+    ) -> Result<Vec<ContractRecord>, PortError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let org = scope.org().as_str();
+        let c = self.container().await?;
+        // Ids are lowercase hyphenated UUID v7 strings, so descending string order is newest first.
+        let mut sql =
+            format!("SELECT TOP {limit} * FROM c WHERE c.kind = @kind AND c.status != @deleting");
+        if after.is_some() {
+            sql.push_str(" AND c.id < @after");
+        }
+        sql.push_str(" ORDER BY c.id DESC");
+        let mut query = Query::from(sql)
+            .with_parameter("@kind", KIND_CONTRACT)
+            .and_then(|q| q.with_parameter("@deleting", ContractStatus::Deleting))
+            .map_err(|e| unavailable("build query", &e))?;
+        if let Some(after) = after {
+            query = query
+                .with_parameter("@after", after.to_string())
+                .map_err(|e| unavailable("build query", &e))?;
+        }
+        let mut items = c
+            .query_items::<ContractRecord>(query, FeedScope::partition(org.to_owned()), None)
+            .await
+            .map_err(|e| unavailable("list contracts", &e))?;
+        let mut out = Vec::with_capacity(limit.min(1000));
+        while out.len() < limit {
+            match items
+                .try_next()
+                .await
+                .map_err(|e| unavailable("list contracts", &e))?
+            {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn replace(
+        &self,
+        scope: &TenantScope,
+        record: ContractRecord,
+        expected_updated_at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let org = scope.org().as_str();
+        let Some((current, etag)) = self.read_contract(org, record.id).await? else {
+            return Err(PortError::NotFound);
+        };
+        if current.updated_at != expected_updated_at || &record.org != scope.org() {
+            return Err(PortError::Conflict("changed concurrently".into()));
+        }
+        let doc = ContractDoc {
+            record: &record,
+            org_id: org,
+            kind: KIND_CONTRACT,
+        };
+        let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+        let c = self.container().await?;
+        match c
+            .replace_item(org.to_owned(), &record.id.to_string(), &doc, options)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().is_precondition_failed() => {
+                Err(PortError::Conflict("changed concurrently".into()))
+            }
+            Err(e) if e.status().is_not_found() => Err(PortError::NotFound),
+            Err(e) => Err(unavailable("replace contract", &e)),
+        }
+    }
+
+    async fn remove(&self, scope: &TenantScope, id: ContractId) -> Result<bool, PortError> {
+        let org = scope.org().as_str();
+        let c = self.container().await?;
+        for _ in 0..ATTEMPTS {
+            let Some((current, etag)) = self.read_contract(org, id).await? else {
+                return Ok(false);
+            };
+            // The key is removed only while it still points at this contract.
+            let idem = match current.idempotency_key.as_deref() {
+                Some(key) => self
+                    .read_idem(org, key)
+                    .await?
+                    .filter(|(doc, _)| doc.contract_id == id),
+                None => None,
+            };
+            let outcome = match idem {
+                None => {
+                    let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+                    match c
+                        .delete_item(org.to_owned(), &id.to_string(), options)
+                        .await
+                    {
+                        Ok(_) => return Ok(true),
+                        Err(e)
+                            if e.status().is_not_found() || e.status().is_precondition_failed() =>
+                        {
+                            continue;
+                        }
+                        Err(e) => return Err(unavailable("remove contract", &e)),
+                    }
+                }
+                Some((doc, idem_etag)) => {
+                    let batch = TransactionalBatch::new(org.to_owned())
+                        .delete_item(
+                            id.to_string(),
+                            etag.map(|p| BatchDeleteOptions::default().with_precondition(p)),
+                        )
+                        .delete_item(
+                            doc.id,
+                            idem_etag.map(|p| BatchDeleteOptions::default().with_precondition(p)),
+                        );
+                    self.run_batch(batch).await?
+                }
+            };
+            match outcome {
+                None => return Ok(true),
+                // Changed or removed in between: look again.
+                Some(f) if matches!(f.status, 404 | 409 | 412) => {}
+                Some(f) => return Err(batch_error("remove contract", f)),
+            }
+        }
+        Err(PortError::Conflict("contract changed concurrently".into()))
+    }
+}
+
+#[async_trait]
+impl HealthCheck for CosmosContracts {
+    fn name(&self) -> &'static str {
+        "cosmos-db"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        let c = self.container().await.map_err(|e| e.to_string())?;
+        c.read(None)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cosmos container: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_ids_are_fixed_length_and_safe() {
+        let id = idem_id("a/b?c#d\\e");
+        assert_eq!(id.len(), "idem:".len() + 64);
+        assert!(id[5..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(idem_id("k1"), idem_id("k2"));
+    }
+}
