@@ -132,6 +132,17 @@ async fn keys_cannot_manage_keys_or_security() {
         "interactive_session_required",
     )
     .await;
+    // Each refusal is in the org's trail, attributed to the key.
+    let denied: Vec<_> = audit_events(&app, "acme")
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "access.denied")
+        .collect();
+    assert_eq!(denied.len(), 5);
+    assert!(denied.iter().all(|e| {
+        e.event.details["reason"] == "interactive_session_required"
+            && e.event.actor.api_key_id.as_deref() == Some(id.as_str())
+    }));
 }
 
 #[tokio::test]

@@ -603,3 +603,23 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A multipart content type without a usable boundary is refused, never stored as text.
+#[tokio::test]
+async fn multipart_without_a_boundary_is_refused() {
+    let app = spawn_app().await;
+    let token = member(&app);
+    for ct in ["multipart/form-data", "multipart/mixed"] {
+        let resp = app
+            .client
+            .post(app.url("/api/orgs/acme/contracts"))
+            .bearer_auth(&token)
+            .header("content-type", ct)
+            .body("--x\r\ncontent-disposition: form-data; name=\"file\"\r\n\r\nhello\r\n--x--\r\n")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(resp, 400, "invalid_header").await;
+    }
+    assert_eq!(app.state.jobs.count().await.unwrap(), 0);
+}

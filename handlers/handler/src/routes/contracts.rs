@@ -380,6 +380,17 @@ pub async fn upload(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let multipart = multer::parse_boundary(content_type).ok();
+    if multipart.is_none()
+        && content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/")
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidHeader,
+            "Content-Type: a multipart upload needs multipart/form-data with a boundary.",
+        ));
+    }
     let cap = if multipart.is_some() {
         max + MULTIPART_SLACK
     } else {
