@@ -21,8 +21,8 @@ pub struct BackendHealth {
     pub status: HealthStatus,
     /// Time the check took, in milliseconds.
     pub latency_ms: u64,
-    /// Why it is down.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it is down: for the log only, never serialised into the public health answer.
+    #[serde(skip)]
     pub detail: Option<String>,
 }
 
@@ -33,4 +33,29 @@ pub trait HealthCheck: Send + Sync {
     fn name(&self) -> &'static str;
     /// Probes the component; `Err` carries an operator-facing reason.
     async fn probe(&self) -> Result<(), String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The health answer is public: a check's error text (paths, hosts, SDK messages) never leaves the log.
+    #[test]
+    fn details_are_never_serialised() {
+        let h = BackendHealth {
+            name: "blob-storage".into(),
+            status: HealthStatus::Down,
+            latency_ms: 3,
+            detail: Some("/srv/secret: connection refused by 10.0.0.7".into()),
+        };
+        let json = serde_json::to_string(&h).unwrap();
+        assert!(
+            json.contains("blob-storage") && json.contains("down"),
+            "{json}"
+        );
+        assert!(
+            !json.contains("secret") && !json.contains("10.0.0.7"),
+            "{json}"
+        );
+    }
 }
