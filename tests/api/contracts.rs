@@ -1,6 +1,7 @@
 //! Contract upload and storage on the local backend: round trips of the real corpus, hostile files,
 //! type lies, size caps, idempotency, rename, delete, concurrency, and encryption at rest.
 
+use clment_common::ports::JobQueue as _;
 use std::path::{Path, PathBuf};
 
 use clment_common::access::Role;
@@ -125,7 +126,7 @@ async fn the_good_corpus_round_trips_byte_for_byte() {
     }
     // Each upload queued exactly one indexing job.
     assert_eq!(
-        app.state.jobs.count().await.unwrap() as usize,
+        app.queue().count().await.unwrap() as usize,
         corpus("good").len()
     );
 }
@@ -228,7 +229,7 @@ async fn type_lies_and_unsupported_types_are_415_with_a_reason() {
         );
     }
     assert_eq!(
-        app.state.jobs.count().await.unwrap(),
+        app.queue().count().await.unwrap(),
         0,
         "refused uploads queue nothing"
     );
@@ -316,7 +317,7 @@ async fn an_idempotent_retry_returns_the_first_result() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     // The same key for different bytes is a conflict, and stores nothing.
     assert_problem(send(b"Another file.").await.unwrap(), 409, "conflict").await;
-    assert_eq!(app.state.jobs.count().await.unwrap(), 1);
+    assert_eq!(app.queue().count().await.unwrap(), 1);
     let uploads = audit_events(&app, "acme")
         .await
         .iter()
@@ -621,5 +622,5 @@ async fn multipart_without_a_boundary_is_refused() {
             .unwrap();
         assert_problem(resp, 400, "invalid_header").await;
     }
-    assert_eq!(app.state.jobs.count().await.unwrap(), 0);
+    assert_eq!(app.queue().count().await.unwrap(), 0);
 }

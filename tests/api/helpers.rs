@@ -186,6 +186,11 @@ pub fn touches(app: &TestApp, org: &str) -> u64 {
 }
 
 impl TestApp {
+    /// The local in-process job queue behind `state.jobs`.
+    pub fn queue(&self) -> &clment_local::LocalStore {
+        self.state.local.as_ref().unwrap()
+    }
+
     /// Sends `method path` with a bearer credential and an optional JSON body.
     pub async fn call(
         &self,

@@ -1,5 +1,6 @@
 //! Trigger invocations in the shapes of shared/reference/azure-platform.md section 1.4.
 
+use clment_common::ports::JobQueue as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -41,10 +42,9 @@ async fn blob_trigger_as_the_host_sends_it() {
     );
     let body = assert_invocation_ok(app.invoke("index-contract", &p).await).await;
     assert!(body["Logs"][0].as_str().unwrap().contains(CONTRACT));
-    assert_eq!(app.state.jobs.count().await.unwrap(), 1);
+    assert_eq!(app.queue().count().await.unwrap(), 1);
     let job = app
-        .state
-        .jobs
+        .queue()
         .lease(std::time::Duration::from_secs(5))
         .await
         .unwrap()
@@ -71,7 +71,7 @@ async fn plain_metadata_and_uri_only() {
         json!({ "blob": null }),
     );
     assert_invocation_ok(app.invoke("index-contract", &p).await).await;
-    assert_eq!(app.state.jobs.count().await.unwrap(), 2);
+    assert_eq!(app.queue().count().await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn blobs_that_are_not_originals_are_acknowledged_and_ignored() {
     let p = payload(json!({ "name": "\"acme/x/extracted.txt\"" }), json!({}));
     let body = assert_invocation_ok(app.invoke("index-contract", &p).await).await;
     assert!(body["Logs"][0].as_str().unwrap().starts_with("ignored"));
-    assert_eq!(app.state.jobs.count().await.unwrap(), 0);
+    assert_eq!(app.queue().count().await.unwrap(), 0);
 }
 
 /// Payloads that can never succeed answer 4xx, so the host retries and then poisons them; nothing is queued.
@@ -138,5 +138,5 @@ async fn malformed_invocations_are_refused_without_side_effects() {
         assert_eq!(resp.status(), 400, "{name}");
         assert_problem(resp, 400, "invalid_invocation").await;
     }
-    assert_eq!(app.state.jobs.count().await.unwrap(), 0);
+    assert_eq!(app.queue().count().await.unwrap(), 0);
 }

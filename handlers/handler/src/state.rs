@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clment_common::auth::jwt::TokenValidator;
 use clment_common::ports::{
-    ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobQueue, OrgStore,
+    ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobSink, OrgStore,
 };
 
 use crate::config::Settings;
@@ -20,8 +20,8 @@ pub struct Inner {
     pub settings: Settings,
     /// Access-token verification.
     pub tokens: TokenValidator,
-    /// The durable job queue.
-    pub jobs: Arc<dyn JobQueue>,
+    /// Where background work is handed (durable).
+    pub jobs: Arc<dyn JobSink>,
     /// Org records.
     pub orgs: Arc<dyn OrgStore>,
     /// API keys.

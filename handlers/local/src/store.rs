@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use clment_common::ports::{HealthCheck, Job, JobError, JobQueue, LeasedJob};
+use clment_common::ports::{HealthCheck, Job, JobError, JobQueue, JobSink, LeasedJob};
 
 use crate::DataDir;
 
@@ -155,8 +155,15 @@ fn job_err(e: StoreError) -> JobError {
 }
 
 #[async_trait]
-impl JobQueue for LocalStore {
-    async fn enqueue(&self, job: Job) -> Result<u64, JobError> {
+impl JobSink for LocalStore {
+    async fn enqueue(&self, job: Job) -> Result<String, JobError> {
+        self.push_job(job).await.map(|id| id.to_string())
+    }
+}
+
+impl LocalStore {
+    /// Stores a job durably (one fsynced transaction) and returns its id.
+    async fn push_job(&self, job: Job) -> Result<u64, JobError> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(err)?;
             let id = {
@@ -184,7 +191,10 @@ impl JobQueue for LocalStore {
         .await
         .map_err(job_err)
     }
+}
 
+#[async_trait]
+impl JobQueue for LocalStore {
     async fn lease(&self, lease: Duration) -> Result<Option<LeasedJob>, JobError> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(err)?;
@@ -324,8 +334,8 @@ mod tests {
         let j = job();
         {
             let s = LocalStore::open_path(&path).unwrap();
-            assert_eq!(s.enqueue(j.clone()).await.unwrap(), 1);
-            assert_eq!(s.enqueue(job()).await.unwrap(), 2);
+            assert_eq!(s.enqueue(j.clone()).await.unwrap(), "1");
+            assert_eq!(s.enqueue(job()).await.unwrap(), "2");
         }
         // A new process (reopen) sees acknowledged jobs; the file is owner-only.
         let s = LocalStore::open_path(&path).unwrap();

@@ -43,12 +43,18 @@ pub enum JobError {
     Store(String),
 }
 
-/// A durable work queue. An acknowledged `enqueue` survives a crash; a leased job whose worker dies
+/// Where producers hand background work: an acknowledged `enqueue` survives a crash. Locally the
+/// in-process queue; on Azure a Storage Queue consumed by a queue-triggered function.
+#[async_trait]
+pub trait JobSink: Send + Sync {
+    /// Stores a job durably and returns the queue's id for it.
+    async fn enqueue(&self, job: Job) -> Result<String, JobError>;
+}
+
+/// The local in-process work queue, consumed by background workers: a leased job whose worker dies
 /// is handed out again once its lease expires.
 #[async_trait]
-pub trait JobQueue: Send + Sync {
-    /// Stores a job durably and returns its id.
-    async fn enqueue(&self, job: Job) -> Result<u64, JobError>;
+pub trait JobQueue: JobSink {
     /// Takes the oldest available job for `lease`.
     async fn lease(&self, lease: Duration) -> Result<Option<LeasedJob>, JobError>;
     /// Removes a finished job.

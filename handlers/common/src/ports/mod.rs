@@ -17,7 +17,7 @@ pub use audit::{Actor, AuditEvent, AuditLog, Outcome, StoredEvent};
 pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Failure};
 pub use documents::{ByteStream, DocumentStore, DocumentWriter};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
-pub use jobs::{Job, JobError, JobQueue, LeasedJob};
+pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
 
 /// A port operation failed. Adapters map their SDK's errors into these kinds; no SDK type leaks out.

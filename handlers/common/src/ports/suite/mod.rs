@@ -1,6 +1,12 @@
 //! Port contract suites: the behaviour every adapter of a port must show, written once and run
 //! against each backend (local in its crate, Azure against the emulators). Test support only.
 
+mod audit;
+mod tenants;
+
+pub use audit::*;
+pub use tenants::*;
+
 use futures_util::StreamExt as _;
 use time::OffsetDateTime;
 

@@ -1,0 +1,1 @@
+//! The audit trail suite (filled in by the audit work).

@@ -1,0 +1,1 @@
+//! Org and API key store suites.
