@@ -74,7 +74,7 @@ async fn create_use_list_and_the_secret_is_shown_once_and_stored_hashed() {
         audit_events(&app, "acme")
             .await
             .iter()
-            .filter(|e| e.event.action == "api_key.created")
+            .filter(|e| e.event.action == "apikey.created")
             .count(),
         1
     );
@@ -140,8 +140,9 @@ async fn keys_cannot_manage_keys_or_security() {
         .collect();
     assert_eq!(denied.len(), 5);
     assert!(denied.iter().all(|e| {
-        e.event.details["reason"] == "interactive_session_required"
-            && e.event.actor.api_key_id.as_deref() == Some(id.as_str())
+        e.event.reason.as_deref() == Some("interactive_session_required")
+            && e.event.actor.id() == id
+            && e.event.actor.kind() == "apiKey"
     }));
 }
 
@@ -251,7 +252,7 @@ async fn revocation_is_immediate_and_idempotent() {
     let revoked = audit_events(&app, "acme")
         .await
         .iter()
-        .filter(|e| e.event.action == "api_key.revoked")
+        .filter(|e| e.event.action == "apikey.revoked")
         .count();
     assert_eq!(
         revoked, 1,

@@ -5,13 +5,56 @@
 
 use clment_common::access::{Permission, Role};
 use clment_common::domain::Region;
+use clment_common::ports::{Actor, Outcome};
 use clment_handler::http::routes::{Access, Credentials, ROUTES, RouteId, RouteSpec};
 use serde_json::{Value, json};
 
 use crate::helpers::{Body, TestApp, assert_problem, audit_events, spawn_app, touches};
 
 const OWN: &str = "acme";
+
+/// The actor of every matrix token.
+fn user_1() -> Actor {
+    Actor::User {
+        user_id: "user-1".into(),
+        email: Some("user-1@example.com".into()),
+    }
+}
 const OTHER: &str = "globex";
+
+/// The resource type a state-changing route's audit event names; `None` for reads. Exhaustive, so a
+/// new route cannot be added without saying whether (and what) it audits.
+fn audited_resource(route: RouteId) -> Option<&'static str> {
+    match route {
+        RouteId::SecurityPut => Some("org"),
+        RouteId::ApiKeyCreate | RouteId::ApiKeyRotate | RouteId::ApiKeyRevoke => Some("apikey"),
+        RouteId::ContractUpload | RouteId::ContractRename | RouteId::ContractDelete => {
+            Some("contract")
+        }
+        RouteId::Health
+        | RouteId::OpenApi
+        | RouteId::Me
+        | RouteId::Org
+        | RouteId::SecurityGet
+        | RouteId::ApiKeyList
+        | RouteId::ContractList
+        | RouteId::ContractGet
+        | RouteId::ContractContent => None,
+    }
+}
+
+#[test]
+fn every_state_changing_route_has_an_audit_expectation() {
+    for spec in ROUTES {
+        assert_eq!(
+            spec.audit.is_some(),
+            audited_resource(spec.id).is_some(),
+            "{} {}: the route table and the audit expectations disagree",
+            spec.method,
+            spec.path
+        );
+    }
+}
 
 /// What to send to a route: the path parameters and body a successful call needs.
 async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body) {
@@ -93,11 +136,18 @@ async fn every_route_x_every_role_x_own_and_other_org() {
                 let events_before = audit_events(&app, OWN).await.len();
                 let resp = app.send(spec.method.as_str(), &path, &token, body).await;
                 let status = resp.status().as_u16();
-                let code = resp
-                    .json::<Value>()
-                    .await
-                    .ok()
+                let request_id = resp
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let reply = resp.json::<Value>().await.ok();
+                let code = reply
+                    .as_ref()
                     .and_then(|v| v["code"].as_str().map(str::to_owned));
+                let body_id = reply
+                    .as_ref()
+                    .and_then(|v| v["id"].as_str().map(str::to_owned));
                 let new_events = audit_events(&app, OWN).await[events_before..].to_vec();
 
                 let expected_denial = match (spec.access, permission(spec)) {
@@ -106,6 +156,7 @@ async fn every_route_x_every_role_x_own_and_other_org() {
                     (_, Some(p)) if !role.allows(p) => Some("insufficient_role"),
                     _ => None,
                 };
+                let request_id = request_id.as_deref().unwrap_or_default();
                 match expected_denial {
                     Some(denial) => {
                         if status != 403 || code.as_deref() != Some(denial) {
@@ -113,17 +164,17 @@ async fn every_route_x_every_role_x_own_and_other_org() {
                                 "{label}: expected 403 {denial}, got {status} {code:?}"
                             ));
                         }
-                        let denied: Vec<_> = new_events
-                            .iter()
-                            .filter(|e| e.event.action == "access.denied")
-                            .collect();
-                        if denied.len() != 1 || new_events.len() != 1 {
-                            failures.push(format!("{label}: expected exactly one access.denied event, got {new_events:?}"));
-                        } else if denied[0].event.details["reason"] != denial {
-                            failures.push(format!(
-                                "{label}: denial reason {}",
-                                denied[0].event.details["reason"]
-                            ));
+                        match new_events.as_slice() {
+                            [e] if e.event.action == "access.denied"
+                                && e.event.outcome == Outcome::Denied
+                                && e.event.reason.as_deref() == Some(denial)
+                                && e.event.actor == user_1()
+                                && e.event.resource_type == "route"
+                                && e.event.request_id.as_deref() == Some(request_id)
+                                && e.event.client.address.as_deref() == Some("127.0.0.1") => {}
+                            _ => failures.push(format!(
+                                "{label}: expected exactly one access.denied ({denial}) event, got {new_events:?}"
+                            )),
                         }
                     }
                     None => {
@@ -131,27 +182,32 @@ async fn every_route_x_every_role_x_own_and_other_org() {
                             failures
                                 .push(format!("{label}: expected success, got {status} {code:?}"));
                         }
-                        let writes: Vec<_> = new_events
-                            .iter()
-                            .filter(|e| e.event.action != "access.denied")
-                            .collect();
-                        match spec.audit {
-                            Some(action) => {
-                                // Setup calls (creating a key to rotate) write their own events first.
-                                if writes.last().map(|e| e.event.action.as_str()) != Some(action) {
-                                    failures.push(format!(
-                                        "{label}: expected a {action} event, got {new_events:?}"
-                                    ));
-                                } else if writes.last().unwrap().event.actor.user_id != "user-1" {
-                                    failures.push(format!("{label}: wrong actor"));
-                                }
-                            }
-                            None if !new_events.is_empty() => {
+                        match (spec.audit, audited_resource(spec.id)) {
+                            (Some(action), Some(resource_type)) => match new_events.as_slice() {
+                                [e] if e.event.action == action
+                                    && e.event.outcome == Outcome::Success
+                                    && e.event.actor == user_1()
+                                    && e.event.resource_type == resource_type
+                                    && !e.event.resource_id.is_empty()
+                                    && (path.contains(&e.event.resource_id)
+                                        || body_id.as_deref() == Some(e.event.resource_id.as_str()))
+                                    && (resource_type != "contract"
+                                        || e.event.contract_id.as_deref()
+                                            == Some(e.event.resource_id.as_str()))
+                                    && e.event.request_id.as_deref() == Some(request_id) => {}
+                                _ => failures.push(format!(
+                                    "{label}: expected exactly one {action} event on a {resource_type}, got {new_events:?}"
+                                )),
+                            },
+                            (None, None) if !new_events.is_empty() => {
                                 failures.push(format!(
                                     "{label}: a read wrote audit events {new_events:?}"
                                 ));
                             }
-                            None => {}
+                            (None, None) => {}
+                            _ => failures.push(format!(
+                                "{label}: the route table and the audit expectations disagree"
+                            )),
                         }
                     }
                 }

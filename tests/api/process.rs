@@ -305,7 +305,10 @@ fn admin_set_plan_is_applied_and_audited() {
     let events = rt.block_on(store.read(&scope, 0, 10)).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.action, "org.plan_changed");
-    assert_eq!(events[0].event.actor.user_id, "operator:alice");
+    assert_eq!(
+        events[0].event.actor,
+        clment_common::ports::Actor::operator("alice")
+    );
 }
 
 fn split_response(raw: &str) -> (u16, String) {

@@ -1,8 +1,8 @@
 //! Trigger invocations in the shapes of shared/reference/azure-platform.md section 1.4.
 
-use clment_common::ports::JobQueue as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use clment_common::ports::JobQueue as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{assert_problem, spawn_app};

@@ -6,10 +6,12 @@
 //! - [`access`]: the one permission table that routes and tests both use.
 //! - [`problem`]: the RFC 9457 problem+json error table.
 //! - [`ports`]: the port traits that backends implement.
+//! - [`audit`]: the audit trail's hash chain, signed digests and verification.
 //!
 //! No web framework and no cloud SDK appear here.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod content;
 pub mod domain;

@@ -47,8 +47,9 @@ impl TenantScope {
         })
     }
 
-    /// A scope for an operator's command-line action on one org (plan changes, evidence export). Never
-    /// reachable from a request: only the admin command line calls it.
+    /// A scope for an operator's command-line action on one org (plan changes, evidence export) or for
+    /// the service's own background work on it (the audit digest signer). Never reachable from a
+    /// request: no route handler calls it.
     #[must_use]
     pub fn for_operator(org: OrgId, region: Region) -> Self {
         Self { org, region }

@@ -162,9 +162,12 @@ pub fn run() -> anyhow::Result<()> {
                     actor: Actor::operator(&operator),
                     resource_type: "org".into(),
                     resource_id: scope.org().as_str().to_owned(),
+                    contract_id: None,
                     outcome: Outcome::Success,
+                    reason: None,
                     details: serde_json::json!({ "before": before.plan, "after": after.plan }),
-                    request_id: format!("cli-{}", uuid::Uuid::new_v4().simple()),
+                    request_id: Some(format!("cli-{}", uuid::Uuid::new_v4().simple())),
+                    client: clment_common::ports::Client::default(),
                 };
                 if let Err(e) = store.append(&scope, event, now).await {
                     store.set_plan(&scope, before.plan, now).await?;

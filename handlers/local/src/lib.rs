@@ -4,6 +4,7 @@
 //! - [`DevIssuer`]: the development token issuer (local mode only).
 //! - [`LocalStore`]: the embedded transactional database (redb) and the adapters built on it.
 
+mod audit;
 mod contracts;
 mod crypto;
 mod data_dir;

@@ -18,9 +18,7 @@ const JOBS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("jobs");
 const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters");
 pub(crate) const ORGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("orgs");
 pub(crate) const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
-pub(crate) const AUDIT: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("audit");
 pub(crate) const ORG_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("org_data_keys");
-pub(crate) const AUDIT_HEADS: TableDefinition<'_, &str, u64> = TableDefinition::new("audit_heads");
 
 /// The store failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +74,7 @@ impl LocalStore {
         txn.open_table(COUNTERS).map_err(err)?;
         txn.open_table(ORGS).map_err(err)?;
         txn.open_table(API_KEYS).map_err(err)?;
-        txn.open_table(AUDIT).map_err(err)?;
-        txn.open_table(AUDIT_HEADS).map_err(err)?;
+        crate::audit::create_tables(&txn)?;
         txn.open_table(crate::contracts::CONTRACTS).map_err(err)?;
         txn.open_table(crate::contracts::IDEMPOTENCY).map_err(err)?;
         txn.open_table(ORG_KEYS).map_err(err)?;
@@ -127,6 +124,11 @@ impl LocalStore {
             Ok(key)
         })
         .await
+    }
+
+    #[cfg(any(test, feature = "test-support"))]
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     pub(crate) fn touch_tenant(&self, org: &str) {

@@ -1,16 +1,15 @@
-//! Org records, API keys and the audit trail in the local database. Every scoped operation derives
+//! Org records and API keys in the local database. Every scoped operation derives
 //! its keys from the scope's org and counts a touch for that org.
 
 use async_trait::async_trait;
 use clment_common::TenantScope;
 use clment_common::ports::{
-    ApiKeyRecord, ApiKeyStore, AuditEvent, AuditLog, OrgRecord, OrgStore, Plan, PortError,
-    SecuritySettings, StoredEvent,
+    ApiKeyRecord, ApiKeyStore, OrgRecord, OrgStore, Plan, PortError, SecuritySettings,
 };
 use redb::{ReadableDatabase, ReadableTable};
 use time::OffsetDateTime;
 
-use crate::store::{API_KEYS, AUDIT, AUDIT_HEADS, LocalStore, ORGS, StoreError, err};
+use crate::store::{API_KEYS, LocalStore, ORGS, StoreError, err};
 
 fn unavailable(e: StoreError) -> PortError {
     PortError::Unavailable(e.0)
@@ -298,93 +297,15 @@ impl ApiKeyStore for LocalStore {
     }
 }
 
-#[async_trait]
-impl AuditLog for LocalStore {
-    async fn append(
-        &self,
-        scope: &TenantScope,
-        event: AuditEvent,
-        at: OffsetDateTime,
-    ) -> Result<StoredEvent, PortError> {
-        self.touch_tenant(scope.org().as_str());
-        let org = scope.org().clone();
-        self.blocking(move |db| {
-            // One write transaction: the head and the event commit together, so sequence numbers are
-            // gapless even with concurrent writers (redb serialises write transactions).
-            let txn = db.begin_write().map_err(err)?;
-            let stored = {
-                let mut heads = txn.open_table(AUDIT_HEADS).map_err(err)?;
-                let seq = heads
-                    .get(org.as_str())
-                    .map_err(err)?
-                    .map_or(0, |v| v.value())
-                    + 1;
-                heads.insert(org.as_str(), seq).map_err(err)?;
-                let stored = StoredEvent { seq, at, event };
-                txn.open_table(AUDIT)
-                    .map_err(err)?
-                    .insert((org.as_str(), seq), to_json(&stored)?.as_slice())
-                    .map_err(err)?;
-                stored
-            };
-            txn.commit().map_err(err)?;
-            Ok(stored)
-        })
-        .await
-        .map_err(unavailable)
-    }
-
-    async fn read(
-        &self,
-        scope: &TenantScope,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, PortError> {
-        self.touch_tenant(scope.org().as_str());
-        let org = scope.org().clone();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(err)?;
-            let t = txn.open_table(AUDIT).map_err(err)?;
-            let mut out = Vec::new();
-            for entry in t
-                .range((org.as_str(), after.saturating_add(1))..=(org.as_str(), u64::MAX))
-                .map_err(err)?
-            {
-                let (_, v) = entry.map_err(err)?;
-                out.push(from_json(v.value())?);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(unavailable)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clment_common::domain::Region;
-    use clment_common::ports::{Actor, Outcome};
 
     fn store() -> (tempfile::TempDir, LocalStore) {
         let tmp = tempfile::tempdir().unwrap();
         let s = LocalStore::open(&crate::DataDir::open(tmp.path()).unwrap()).unwrap();
         (tmp, s)
-    }
-
-    fn event(n: u32) -> AuditEvent {
-        AuditEvent {
-            action: format!("test.{n}"),
-            actor: Actor::operator("t"),
-            resource_type: "org".into(),
-            resource_id: "acme".into(),
-            outcome: Outcome::Success,
-            details: serde_json::json!({}),
-            request_id: "r".into(),
-        }
     }
 
     #[tokio::test]
@@ -405,48 +326,6 @@ mod tests {
         assert_eq!(
             s.set_plan(&other, Plan::Paid, now).await,
             Err(PortError::NotFound)
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_audit_appends_are_gapless_per_org() {
-        let (_t, s) = store();
-        let acme = TenantScope::for_tests("acme", Region::Us);
-        let globex = TenantScope::for_tests("globex", Region::Us);
-        let mut tasks = Vec::new();
-        for i in 0..8 {
-            let (s, acme, globex) = (s.clone(), acme.clone(), globex.clone());
-            tasks.push(tokio::spawn(async move {
-                for j in 0..10 {
-                    s.append(&acme, event(i * 10 + j), OffsetDateTime::now_utc())
-                        .await
-                        .unwrap();
-                    if j % 2 == 0 {
-                        s.append(&globex, event(j), OffsetDateTime::now_utc())
-                            .await
-                            .unwrap();
-                    }
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let a = s.read(&acme, 0, 1000).await.unwrap();
-        assert_eq!(
-            a.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            (1..=80).collect::<Vec<_>>()
-        );
-        let g = s.read(&globex, 0, 1000).await.unwrap();
-        assert_eq!(g.len(), 40);
-        assert_eq!(
-            s.read(&acme, 75, 3)
-                .await
-                .unwrap()
-                .iter()
-                .map(|e| e.seq)
-                .collect::<Vec<_>>(),
-            vec![76, 77, 78]
         );
     }
 }

@@ -98,6 +98,12 @@ impl Principal {
         &self.user_id
     }
 
+    /// The token's `email`, when it had one.
+    #[must_use]
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
     /// The caller's organisation (token `org_id`).
     #[must_use]
     pub fn org_id(&self) -> &OrgId {

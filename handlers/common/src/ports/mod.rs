@@ -13,7 +13,7 @@ mod orgs;
 pub mod suite;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
-pub use audit::{Actor, AuditEvent, AuditLog, Outcome, StoredEvent};
+pub use audit::{Actor, AuditEvent, AuditLog, Client, Outcome, StoredEvent};
 pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Failure};
 pub use documents::{ByteStream, DocumentStore, DocumentWriter};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};

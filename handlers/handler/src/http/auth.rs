@@ -5,7 +5,7 @@
 use clment_common::access::Permission;
 use clment_common::auth::api_key;
 use clment_common::auth::jwt::TokenError;
-use clment_common::domain::{OrgId, Region, RequestId};
+use clment_common::domain::{OrgId, Region};
 use clment_common::ports::{Actor, AuditEvent, OrgRecord, Outcome};
 use clment_common::problem::ErrorCode;
 use clment_common::signin::{self, SignInRefusal};
@@ -15,8 +15,9 @@ use http::HeaderMap;
 use http::header::{self, HeaderValue};
 use time::OffsetDateTime;
 
+use super::dispatch::Request;
 use super::reply::ApiError;
-use super::routes::{Access, Credentials, PathParams, RouteSpec};
+use super::routes::{Access, Credentials, RouteSpec};
 use crate::state::AppState;
 
 /// Reads and verifies the bearer credential: an access token, or an API key (`clm_…`).
@@ -112,8 +113,7 @@ pub struct Granted {
 pub async fn gate(
     state: &AppState,
     spec: &RouteSpec,
-    id: &RequestId,
-    params: &PathParams,
+    req: &Request,
     principal: Principal,
 ) -> Result<Granted, ApiError> {
     let here = state.settings.region;
@@ -129,7 +129,7 @@ pub async fn gate(
 
     // 2. Tenant check: pure, so a cross-tenant request never reaches the other org's data.
     if let Access::Tenant(_) = spec.access {
-        let raw = params.get("orgId").unwrap_or_default();
+        let raw = req.params.get("orgId").unwrap_or_default();
         let org = OrgId::parse(raw)
             .map_err(|e| ApiError::new(ErrorCode::InvalidPath, format!("orgId: {e}.")))?;
         if let Err(ScopeError::CrossTenant) = TenantScope::grant(&principal, &org, here) {
@@ -143,7 +143,7 @@ pub async fn gate(
                 &own,
                 &principal,
                 spec,
-                id,
+                req,
                 "cross_tenant",
                 serde_json::json!({ "requestedOrg": org.as_str() }),
             )
@@ -186,7 +186,7 @@ pub async fn gate(
             &own,
             &principal,
             spec,
-            id,
+            req,
             reason,
             serde_json::json!({}),
         )
@@ -201,7 +201,7 @@ pub async fn gate(
             &own,
             &principal,
             spec,
-            id,
+            req,
             "interactive_session_required",
             serde_json::json!({}),
         )
@@ -218,7 +218,7 @@ pub async fn gate(
             &own,
             &principal,
             spec,
-            id,
+            req,
             "insufficient_role",
             serde_json::json!({ "role": principal.role() }),
         )
@@ -257,12 +257,11 @@ async fn deny(
     own: &TenantScope,
     principal: &Principal,
     spec: &RouteSpec,
-    id: &RequestId,
+    req: &Request,
     reason: &str,
     extra: serde_json::Value,
 ) {
-    let mut details =
-        serde_json::json!({ "reason": reason, "method": spec.method.as_str(), "route": spec.path });
+    let mut details = serde_json::json!({ "method": spec.method.as_str(), "route": spec.path });
     if let (Some(d), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra) {
         d.extend(extra);
     }
@@ -271,9 +270,12 @@ async fn deny(
         actor: Actor::of(principal),
         resource_type: "route".into(),
         resource_id: format!("{} {}", spec.method, spec.path),
+        contract_id: None,
         outcome: Outcome::Denied,
+        reason: Some(reason.to_owned()),
         details,
-        request_id: id.as_str().to_owned(),
+        request_id: Some(req.id.as_str().to_owned()),
+        client: req.client.clone(),
     };
     if let Err(e) = state
         .audit

@@ -3,10 +3,12 @@
 //! headers and a log line. Handlers never reject: they answer, errors included (warp #388).
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use clment_common::domain::RequestId;
+use clment_common::ports::{Actor, AuditEvent, Client, Outcome, PortError};
 use clment_common::problem::ErrorCode;
 use futures_util::StreamExt;
 use http::header::{self, HeaderValue};
@@ -21,6 +23,44 @@ use super::routes::{self, Access, Match, PathParams, RouteId, RouteSpec};
 use crate::state::AppState;
 use crate::{routes as handlers, triggers};
 
+/// The caller's address and user agent, for the audit trail. Behind the Functions host the peer is
+/// the host on loopback, so the client is the first `X-Forwarded-For` entry the host (and Azure's
+/// front end) wrote; from any other peer the header is the caller's own claim and is ignored.
+fn client_of(headers: &HeaderMap, remote: Option<SocketAddr>) -> Client {
+    let forwarded = || {
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .and_then(|first| {
+                first
+                    .parse::<IpAddr>()
+                    .ok()
+                    .or_else(|| first.parse::<SocketAddr>().ok().map(|a| a.ip()))
+            })
+    };
+    let address = match remote {
+        Some(peer) if peer.ip().is_loopback() => forwarded().or(Some(peer.ip())),
+        Some(peer) => Some(peer.ip()),
+        None => forwarded(),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(256)
+                .collect::<String>()
+        })
+        .filter(|ua| !ua.is_empty());
+    Client {
+        address: address.map(|a| a.to_string()),
+        user_agent,
+    }
+}
+
 /// Everything a handler gets about its request.
 pub struct Request {
     /// The request id.
@@ -33,6 +73,8 @@ pub struct Request {
     pub query: String,
     /// Headers.
     pub headers: HeaderMap,
+    /// Where it came from (for the audit trail).
+    pub client: Client,
     /// Body, taken once by the handler that reads it ([`Request::take_body`]).
     body: std::sync::Mutex<Option<BodyStream>>,
 }
@@ -46,6 +88,7 @@ impl Request {
         params: PathParams,
         query: String,
         headers: HeaderMap,
+        remote: Option<SocketAddr>,
         body: BodyStream,
     ) -> Self {
         Self {
@@ -53,6 +96,7 @@ impl Request {
             method,
             params,
             query,
+            client: client_of(&headers, remote),
             headers,
             body: std::sync::Mutex::new(Some(body)),
         }
@@ -74,6 +118,7 @@ pub fn filter(state: AppState) -> impl Filter<Extract = (Response,), Error = Inf
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
         .and(warp::any().map(move || state.clone()))
         .then(
@@ -81,14 +126,18 @@ pub fn filter(state: AppState) -> impl Filter<Extract = (Response,), Error = Inf
              path: warp::path::FullPath,
              query: String,
              headers: HeaderMap,
+             remote: Option<SocketAddr>,
              body,
              state: AppState| {
                 handle(
                     state,
-                    method,
-                    path.as_str().to_owned(),
-                    query,
-                    headers,
+                    Incoming {
+                        method,
+                        path: path.as_str().to_owned(),
+                        query,
+                        headers,
+                        remote,
+                    },
                     boxed(body),
                 )
             },
@@ -113,15 +162,19 @@ where
     Box::pin(body.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining()))))
 }
 
-async fn handle(
-    state: AppState,
+/// The request line and headers as warp hands them over.
+struct Incoming {
     method: Method,
     path: String,
     query: String,
     headers: HeaderMap,
-    body: BodyStream,
-) -> Response {
+    remote: Option<SocketAddr>,
+}
+
+async fn handle(state: AppState, incoming: Incoming, body: BodyStream) -> Response {
     let started = Instant::now();
+    let headers = &incoming.headers;
+    let method = incoming.method.clone();
     let id = RequestId::from_header_or_new(headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!(
         "request",
@@ -131,7 +184,7 @@ async fn handle(
         org = tracing::field::Empty,
         invocation_id = tracing::field::Empty,
     );
-    let mut resp = route(&state, id.clone(), method, &path, query, headers, body)
+    let mut resp = route(&state, id.clone(), incoming, body)
         .instrument(span.clone())
         .await;
     reply::finish(&mut resp, &id);
@@ -147,15 +200,15 @@ async fn handle(
     resp
 }
 
-async fn route(
-    state: &AppState,
-    id: RequestId,
-    method: Method,
-    path: &str,
-    query: String,
-    headers: HeaderMap,
-    body: BodyStream,
-) -> Response {
+async fn route(state: &AppState, id: RequestId, incoming: Incoming, body: BodyStream) -> Response {
+    let Incoming {
+        method,
+        path,
+        query,
+        headers,
+        remote,
+    } = incoming;
+    let path = path.as_str();
     let span = tracing::Span::current();
     // The host's readiness probe: any answer means ready, so answer at once.
     if path == "/" {
@@ -166,7 +219,7 @@ async fn route(
         return match routes::find(&method, path) {
             Match::Found(spec, params) => {
                 span.record("route", spec.path);
-                let req = Request::new(id.clone(), method, params, query, headers, body);
+                let req = Request::new(id.clone(), method, params, query, headers, remote, body);
                 match api(state, spec, req).await {
                     Ok(r) => r,
                     Err(e) => e.into_response(&id),
@@ -263,7 +316,7 @@ async fn api(
     tracing::Span::current().record("org", principal.org_id().as_str());
     // The tenant's budget is spent before anything touches storage.
     let decision = super::limits::check(state, spec, &principal)?;
-    let granted = super::auth::gate(state, spec, &req.id, &req.params, principal).await?;
+    let granted = super::auth::gate(state, spec, &req, principal).await?;
     let ctx = Ctx {
         state,
         spec,
@@ -311,7 +364,9 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Appends a success event for this route's audit action to the caller's org trail.
+    /// Appends a success event for this route's audit action to the caller's org trail. For
+    /// contracts (and later reviews) `contract` names the contract, which files the event in its
+    /// activity trail.
     ///
     /// # Errors
     /// The append failed; the caller must undo its change (no silent gaps).
@@ -319,17 +374,20 @@ impl Ctx<'_> {
         &self,
         resource_type: &str,
         resource_id: &str,
+        contract: Option<&str>,
         details: serde_json::Value,
-    ) -> Result<(), clment_common::ports::PortError> {
-        let action = self.spec.audit.unwrap_or("unknown");
-        let event = clment_common::ports::AuditEvent {
-            action: action.to_owned(),
-            actor: clment_common::ports::Actor::of(&self.granted.principal),
+    ) -> Result<(), PortError> {
+        let event = AuditEvent {
+            action: self.spec.audit.unwrap_or("unknown").to_owned(),
+            actor: Actor::of(&self.granted.principal),
             resource_type: resource_type.to_owned(),
             resource_id: resource_id.to_owned(),
-            outcome: clment_common::ports::Outcome::Success,
+            contract_id: contract.map(str::to_owned),
+            outcome: Outcome::Success,
+            reason: None,
             details,
-            request_id: self.req.id.as_str().to_owned(),
+            request_id: Some(self.req.id.as_str().to_owned()),
+            client: self.req.client.clone(),
         };
         self.state
             .audit

@@ -179,7 +179,7 @@ pub static ROUTES: &[RouteSpec] = &[
         "/api/orgs/{orgId}/api-keys",
         Access::Tenant(Permission::ApiKeysManage),
         Credentials::InteractiveOnly,
-        Some("api_key.created"),
+        Some("apikey.created"),
     ),
     route(
         RouteId::ApiKeyList,
@@ -195,7 +195,7 @@ pub static ROUTES: &[RouteSpec] = &[
         "/api/orgs/{orgId}/api-keys/{keyId}/rotate",
         Access::Tenant(Permission::ApiKeysManage),
         Credentials::InteractiveOnly,
-        Some("api_key.rotated"),
+        Some("apikey.rotated"),
     ),
     route(
         RouteId::ApiKeyRevoke,
@@ -203,7 +203,7 @@ pub static ROUTES: &[RouteSpec] = &[
         "/api/orgs/{orgId}/api-keys/{keyId}",
         Access::Tenant(Permission::ApiKeysManage),
         Credentials::InteractiveOnly,
-        Some("api_key.revoked"),
+        Some("apikey.revoked"),
     ),
     route(
         RouteId::ContractUpload,

@@ -219,7 +219,7 @@ pub async fn create(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let details = serde_json::json!({ "name": record.name, "scopes": record.scopes, "expiresAt": record.expires_at.unix_timestamp() });
-    if let Err(e) = ctx.audit("api-key", &record.id, details).await {
+    if let Err(e) = ctx.audit("apikey", &record.id, None, details).await {
         let mut undo = record.clone();
         undo.revoked_at = Some(now);
         let _ = ctx.state.keys.replace(&ctx.granted.scope, undo).await;
@@ -334,8 +334,9 @@ pub async fn rotate(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         })?;
     if let Err(e) = ctx
         .audit(
-            "api-key",
+            "apikey",
             &key.id,
+            None,
             serde_json::json!({ "graceSeconds": grace }),
         )
         .await
@@ -381,7 +382,7 @@ pub async fn revoke(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             .replace(&ctx.granted.scope, key.clone())
             .await
             .map_err(|e| ApiError::internal(&e))?;
-        if let Err(e) = ctx.audit("api-key", &key.id, serde_json::json!({})).await {
+        if let Err(e) = ctx.audit("apikey", &key.id, None, serde_json::json!({})).await {
             let _ = ctx.state.keys.replace(&ctx.granted.scope, before).await;
             return Err(ApiError::internal(&e));
         }

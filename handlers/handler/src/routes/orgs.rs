@@ -111,7 +111,7 @@ pub async fn put_security(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::internal(&e))?;
     let details = serde_json::json!({ "before": before.security, "after": after.security });
     if let Err(e) = ctx
-        .audit("org", ctx.granted.scope.org().as_str(), details)
+        .audit("org", ctx.granted.scope.org().as_str(), None, details)
         .await
     {
         // No silent gaps: undo the change when it cannot be audited.
