@@ -135,6 +135,12 @@ fn every_trigger_has_its_function_and_every_function_is_known() {
                 assert_eq!(b["name"], "blob");
                 assert_eq!(b["path"], "contracts/{name}");
             }
+            TriggerKind::Timer => {
+                assert_eq!(b["type"], "timerTrigger");
+                assert_eq!(b["name"], "timer");
+                // Six-field NCRONTAB: a digest every hour.
+                assert_eq!(b["schedule"], "0 0 * * * *");
+            }
         }
     }
     for (name, f) in &fns {

@@ -39,7 +39,11 @@ fn audited_resource(route: RouteId) -> Option<&'static str> {
         | RouteId::ApiKeyList
         | RouteId::ContractList
         | RouteId::ContractGet
-        | RouteId::ContractContent => None,
+        | RouteId::ContractContent
+        | RouteId::ContractActivity
+        | RouteId::AuditExport
+        | RouteId::AuditVerify
+        | RouteId::AuditDigests => None,
     }
 }
 
@@ -72,6 +76,7 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
                 | RouteId::ContractContent
                 | RouteId::ContractRename
                 | RouteId::ContractDelete
+                | RouteId::ContractActivity
         ) {
         app.upload_text(OWN, "This Agreement is made between the parties.")
             .await
@@ -109,6 +114,10 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
         RouteId::ContractContent => (format!("{contract_path}/content"), None),
         RouteId::ContractRename => (contract_path, Some(json!({ "title": "Renamed" }))),
         RouteId::ContractDelete => (contract_path, None),
+        RouteId::ContractActivity => (format!("{contract_path}/activity"), None),
+        RouteId::AuditExport => (format!("/api/orgs/{org}/audit?format=ndjson"), None),
+        RouteId::AuditVerify => (format!("/api/orgs/{org}/audit/verify"), None),
+        RouteId::AuditDigests => (format!("/api/orgs/{org}/audit/digests"), None),
     };
     (path, body.map_or(Body::None, Body::Json))
 }

@@ -1,5 +1,6 @@
 //! The command line: `handler` (serve, what the Functions host runs), `handler dev-token` (local
-//! development tokens) and `handler openapi`.
+//! development tokens), `handler openapi` and `handler admin ...` (operator commands: plan changes,
+//! audit evidence export and verification).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -77,6 +78,106 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         operator: String,
     },
+    /// Export an org's audit trail for a window (evidence for an auditor), as the API does.
+    AuditExport {
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// Start, RFC 3339 (inclusive); default: the beginning.
+        #[arg(long)]
+        from: Option<String>,
+        /// End, RFC 3339 (exclusive); default: now.
+        #[arg(long)]
+        to: Option<String>,
+        /// ndjson (verifiable) or csv.
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Verify an org's audit chain and signed digests for a window; exits 1 when it does not verify.
+    AuditVerify {
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// Start, RFC 3339 (inclusive); default: the beginning.
+        #[arg(long)]
+        from: Option<String>,
+        /// End, RFC 3339 (exclusive); default: now.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+fn rfc3339(name: &str, v: Option<String>) -> anyhow::Result<Option<time::OffsetDateTime>> {
+    v.map(|s| {
+        time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("{name}: an RFC 3339 time such as 2026-01-31T00:00:00Z"))
+    })
+    .transpose()
+}
+
+/// Opens the local store for an operator command.
+fn operator_store(settings: &Settings, what: &str) -> anyhow::Result<(LocalStore, DataDir)> {
+    let Backend::Local { data_dir } = &settings.backend else {
+        anyhow::bail!("admin {what} works on the local backend only");
+    };
+    let dir = DataDir::open(data_dir)?;
+    let store = LocalStore::open(&dir)
+        .context("opening the local store (stop the server using this data directory first)")?;
+    Ok((store, dir))
+}
+
+fn audit_export(
+    org: &str,
+    from: Option<String>,
+    to: Option<String>,
+    format: &str,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    use std::io::Write as _;
+    let settings = Settings::from_env()?;
+    let format = crate::routes::audit::Format::parse(Some(format))
+        .context("--format must be ndjson or csv")?;
+    let (from, to) = (rfc3339("--from", from)?, rfc3339("--to", to)?);
+    let (store, _) = operator_store(&settings, "audit-export")?;
+    let scope = TenantScope::for_operator(OrgId::parse(org).context("--org")?, settings.region);
+    let mut sink: Box<dyn std::io::Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let log: std::sync::Arc<dyn clment_common::ports::AuditLog> = std::sync::Arc::new(store);
+        let range = clment_common::audit::window(&*log, &scope, from, to).await?;
+        let mut body = std::pin::pin!(crate::routes::audit::export_stream(log, scope, range, format));
+        while let Some(chunk) = body.next().await {
+            sink.write_all(&chunk?)?;
+        }
+        sink.flush()?;
+        anyhow::Ok(())
+    })
+}
+
+fn audit_verify(org: &str, from: Option<String>, to: Option<String>) -> anyhow::Result<bool> {
+    let settings = Settings::from_env()?;
+    let (from, to) = (rfc3339("--from", from)?, rfc3339("--to", to)?);
+    let (store, dir) = operator_store(&settings, "audit-verify")?;
+    let (_, keys) = crate::startup::digest_keys(&settings, &dir)?;
+    let scope = TenantScope::for_operator(OrgId::parse(org).context("--org")?, settings.region);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(clment_common::audit::verify(&store, &scope, from, to, &keys))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(report.verified)
 }
 
 /// Runs the command line.
@@ -137,18 +238,13 @@ pub fn run() -> anyhow::Result<()> {
             operator,
         }) => {
             let settings = Settings::from_env()?;
-            let Backend::Local { data_dir } = &settings.backend else {
-                anyhow::bail!("admin set-plan works on the local backend only");
-            };
             let plan = match plan.as_str() {
                 "free" => Plan::Free,
                 "paid" => Plan::Paid,
                 other => anyhow::bail!("--plan must be free or paid, got {other:?}"),
             };
             let org = OrgId::parse(&org).context("--org")?;
-            let store = LocalStore::open(&DataDir::open(data_dir)?).context(
-                "opening the local store (stop the server using this data directory first)",
-            )?;
+            let (store, _) = operator_store(&settings, "set-plan")?;
             let scope = TenantScope::for_operator(org, settings.region);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -181,6 +277,20 @@ pub fn run() -> anyhow::Result<()> {
                 );
                 Ok(())
             })
+        }
+        Command::Admin(AdminCommand::AuditExport {
+            org,
+            from,
+            to,
+            format,
+            out,
+        }) => audit_export(&org, from, to, &format, out.as_deref()),
+        Command::Admin(AdminCommand::AuditVerify { org, from, to }) => {
+            if audit_verify(&org, from, to)? {
+                Ok(())
+            } else {
+                anyhow::bail!("the audit trail does not verify (see first_bad_seq above)")
+            }
         }
         Command::Openapi => {
             println!(

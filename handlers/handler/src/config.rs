@@ -101,6 +101,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "json",
         "`json` (one object per line) or `pretty`.",
     ),
+    (
+        "CLMENT_AUDIT_SIGNING_KEY",
+        "(key file)",
+        "Ed25519 seed (base64url, 32 bytes) that signs audit digests; required on Azure (a Key Vault reference); locally a key file in the data dir (0600). Secret.",
+    ),
+    (
+        "CLMENT_AUDIT_RETIRED_PUBLIC_KEYS",
+        "(none)",
+        "Comma-separated base64url Ed25519 public keys of retired digest keys, still accepted when verifying.",
+    ),
+    (
+        "CLMENT_AUDIT_DIGEST_INTERVAL_SECS",
+        "3600",
+        "How often each org's audit chain head is signed (local background task; on Azure the `audit-digest` timer).",
+    ),
 ];
 
 /// A setting is missing or malformed.
@@ -188,6 +203,12 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Local master key, when configured (otherwise a key file in the data dir).
     pub master_key: Option<secrecy::SecretString>,
+    /// The audit digest signing seed, when configured (otherwise a key file in the data dir).
+    pub audit_signing_key: Option<secrecy::SecretString>,
+    /// Retired digest public keys (base64url), still accepted when verifying.
+    pub audit_retired_keys: Vec<String>,
+    /// Digest signing interval.
+    pub audit_digest_interval: Duration,
     /// JSON body cap on API routes.
     pub max_json_bytes: usize,
     /// Invocation payload cap on trigger routes.
@@ -397,6 +418,49 @@ impl Settings {
                 .get("CLMENT_MASTER_KEY")
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| secrecy::SecretString::from(v.trim().to_owned())),
+            audit_signing_key: match env.get("CLMENT_AUDIT_SIGNING_KEY").map(|v| v.trim()) {
+                Some(v) if !v.is_empty() => {
+                    // Checked now, so a bad key stops start-up; the value is never echoed.
+                    clment_common::audit::DigestSigner::from_base64(v).map_err(|_| {
+                        bad(
+                            "CLMENT_AUDIT_SIGNING_KEY",
+                            "must be base64url of exactly 32 bytes (an Ed25519 seed)",
+                        )
+                    })?;
+                    Some(secrecy::SecretString::from(v.to_owned()))
+                }
+                _ if azure => {
+                    return Err(bad(
+                        "CLMENT_AUDIT_SIGNING_KEY",
+                        "is required with CLMENT_BACKEND=azure (a Key Vault reference)",
+                    ));
+                }
+                _ => None,
+            },
+            audit_retired_keys: {
+                let keys: Vec<String> = get("CLMENT_AUDIT_RETIRED_PUBLIC_KEYS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                clment_common::audit::DigestVerifier::from_public_keys(keys.iter().map(String::as_str))
+                    .map_err(|_| {
+                        bad(
+                            "CLMENT_AUDIT_RETIRED_PUBLIC_KEYS",
+                            "must be comma-separated base64url Ed25519 public keys",
+                        )
+                    })?;
+                keys
+            },
+            audit_digest_interval: Duration::from_secs(number(
+                get,
+                "CLMENT_AUDIT_DIGEST_INTERVAL_SECS",
+                3600,
+                1,
+                86_400,
+            )?),
             max_json_bytes: usize::try_from(number(
                 get,
                 "CLMENT_MAX_JSON_BYTES",

@@ -10,7 +10,10 @@ use clment_common::auth::jwks::{
 };
 use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
 use clment_common::ports::HealthCheck;
-use clment_local::{DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey};
+use clment_common::audit::{DigestSigner, DigestVerifier};
+use clment_local::{
+    DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey, audit_signing_seed,
+};
 use tokio::net::TcpListener;
 
 use crate::config::{Backend, Identity, Settings};
@@ -20,6 +23,32 @@ use crate::state::{AppState, Inner};
 
 /// How long one JWKS fetch may take.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The audit digest signer (from `CLMENT_AUDIT_SIGNING_KEY`, else the data dir's key file) and the
+/// verifier that also knows the retired keys.
+///
+/// # Errors
+/// When a key is malformed or the key file cannot be read or created.
+pub fn digest_keys(
+    settings: &Settings,
+    dir: &DataDir,
+) -> anyhow::Result<(Arc<DigestSigner>, DigestVerifier)> {
+    let signer = match &settings.audit_signing_key {
+        Some(seed) => {
+            use secrecy::ExposeSecret as _;
+            DigestSigner::from_base64(seed.expose_secret())
+                .map_err(|_| anyhow::anyhow!("setting CLMENT_AUDIT_SIGNING_KEY: malformed"))?
+        }
+        None => {
+            DigestSigner::from_seed(&*audit_signing_seed(dir).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+    };
+    let retired =
+        DigestVerifier::from_public_keys(settings.audit_retired_keys.iter().map(String::as_str))
+            .map_err(|_| anyhow::anyhow!("setting CLMENT_AUDIT_RETIRED_PUBLIC_KEYS: malformed"))?;
+    let verifier = signer.verifier().with(&retired);
+    Ok((Arc::new(signer), verifier))
+}
 
 /// A built application: bound to its port, ready to serve.
 pub struct Application {
@@ -92,6 +121,7 @@ impl Application {
             LocalDocuments::open(dir, store.clone(), master)
                 .context("opening the blob directory")?,
         );
+        let (digest_signer, digest_keys) = digest_keys(&settings, dir)?;
         let shared = Arc::new(store.clone());
         let health: Vec<Arc<dyn HealthCheck>> = vec![shared.clone()];
         let limiter = clment_common::ratelimit::RateLimiter::new(settings.rate_limits);
@@ -109,6 +139,8 @@ impl Application {
             health,
             openapi: openapi::render(),
             limiter,
+            digest_signer,
+            digest_keys,
             backend_name: "local",
         });
         crate::reconcile::reconcile(&state)
@@ -157,6 +189,19 @@ impl Application {
                 }
             })
         };
+        // Locally the digest signer runs here; on Azure the `audit-digest` timer function calls the
+        // same code.
+        let signer = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(state.settings.audit_digest_interval);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    crate::triggers::audit_digest::sign_now(&state).await;
+                }
+            })
+        };
         tokio::pin!(server);
         tokio::select! {
             () = &mut server => {}
@@ -169,6 +214,7 @@ impl Application {
             }
         }
         pruner.abort();
+        signer.abort();
         drop(self.state);
         tracing::info!("stopped");
     }

@@ -42,6 +42,10 @@ pub struct Inner {
     pub openapi: Bytes,
     /// Per-tenant rate limits.
     pub limiter: clment_common::ratelimit::RateLimiter,
+    /// Signs each org's audit chain head (digests).
+    pub digest_signer: Arc<clment_common::audit::DigestSigner>,
+    /// Verifies digests: the signing key plus retired keys.
+    pub digest_keys: clment_common::audit::DigestVerifier,
     /// `local` or `azure`.
     pub backend_name: &'static str,
 }

@@ -56,7 +56,7 @@ pub enum CryptoError {
     InvalidConfiguredKey,
     /// The master key file is readable or writable by group or others.
     #[error(
-        "master key file {path} has mode {mode:04o}; it must not be accessible to group or others (chmod 600)"
+        "key file {path} has mode {mode:04o}; it must not be accessible to group or others (chmod 600)"
     )]
     KeyFilePermissions {
         /// The key file.
@@ -65,13 +65,13 @@ pub enum CryptoError {
         mode: u32,
     },
     /// The master key file is not a regular file of exactly 32 bytes.
-    #[error("master key file {path} is not a regular file of exactly {KEY_LEN} bytes")]
+    #[error("key file {path} is not a regular file of exactly {KEY_LEN} bytes")]
     KeyFileInvalid {
         /// The key file.
         path: PathBuf,
     },
     /// The master key file could not be read or created.
-    #[error("master key file {path}: {source}")]
+    #[error("key file {path}: {source}")]
     KeyFileIo {
         /// The key file.
         path: PathBuf,
@@ -138,6 +138,43 @@ impl fmt::Debug for MasterKey {
     }
 }
 
+/// `<data>/keys/<name>`: 32 random bytes, created owner-only (0600) on first use, refused when group
+/// or others can read it.
+fn key_file(dir: &DataDir, name: &str) -> Result<KeyBytes, CryptoError> {
+    let path = dir.subdir("keys")?.join(name);
+    let io_err = |source| CryptoError::KeyFileIo {
+        path: path.clone(),
+        source,
+    };
+    // Two rounds: a concurrent first start may create the file between our read and our create.
+    for _ in 0..2 {
+        match read_key_file(&path) {
+            Ok(key) => return Ok(key),
+            Err(ReadKeyError::Missing) => {}
+            Err(ReadKeyError::Crypto(e)) => return Err(e),
+        }
+        let fresh = KeyBytes::random();
+        if create_secret_file(&path, fresh.as_bytes()).map_err(io_err)? {
+            return Ok(fresh);
+        }
+    }
+    Err(io_err(io::Error::other(
+        "the key file kept appearing and disappearing",
+    )))
+}
+
+/// The local backend's audit-digest signing seed (Ed25519): `<data>/keys/audit-signing.key`, created
+/// on first run like the master key. Blocking file I/O: call at start-up.
+///
+/// # Errors
+/// As for the master key file.
+pub fn audit_signing_seed(dir: &DataDir) -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
+    let key = key_file(dir, "audit-signing.key")?;
+    let mut seed = Zeroizing::new([0u8; KEY_LEN]);
+    seed.copy_from_slice(key.as_bytes());
+    Ok(seed)
+}
+
 impl MasterKey {
     /// The configured key when there is one (standard base64 of exactly 32 bytes, surrounding whitespace
     /// ignored); otherwise `<data>/keys/master.key` (raw 32 bytes), created owner-only (0600) from the
@@ -154,26 +191,7 @@ impl MasterKey {
         if let Some(value) = configured {
             return Self::from_base64(value.expose_secret());
         }
-        let path = dir.subdir("keys")?.join(MASTER_KEY_FILE);
-        let io_err = |source| CryptoError::KeyFileIo {
-            path: path.clone(),
-            source,
-        };
-        // Two rounds: a concurrent first start may create the file between our read and our create.
-        for _ in 0..2 {
-            match read_key_file(&path) {
-                Ok(key) => return Ok(Self(key)),
-                Err(ReadKeyError::Missing) => {}
-                Err(ReadKeyError::Crypto(e)) => return Err(e),
-            }
-            let fresh = KeyBytes::random();
-            if create_secret_file(&path, fresh.as_bytes()).map_err(io_err)? {
-                return Ok(Self(fresh));
-            }
-        }
-        Err(io_err(io::Error::other(
-            "the key file kept appearing and disappearing",
-        )))
+        key_file(dir, MASTER_KEY_FILE).map(Self)
     }
 
     fn from_base64(value: &str) -> Result<Self, CryptoError> {

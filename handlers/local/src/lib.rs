@@ -14,7 +14,7 @@ mod sealed;
 mod store;
 mod tenants;
 
-pub use crypto::{CryptoError, DataKey, MASTER_KEY_SETTING, MasterKey};
+pub use crypto::{CryptoError, DataKey, MASTER_KEY_SETTING, MasterKey, audit_signing_seed};
 pub use data_dir::{DataDir, DataDirError};
 pub use dev_issuer::{DEV_ISSUER, DevIssuer, DevIssuerError, DevTokenRequest};
 pub use documents::LocalDocuments;

@@ -37,3 +37,24 @@ async fn local_store_meets_the_contract_store_contract() {
     let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
     suite::contract_store(&store).await;
 }
+
+#[tokio::test]
+async fn local_store_meets_the_org_store_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+    suite::org_store(&store).await;
+}
+
+#[tokio::test]
+async fn local_store_meets_the_api_key_store_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+    suite::api_key_store(&store).await;
+}
+
+#[tokio::test]
+async fn local_audit_log_meets_the_audit_suite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+    suite::audit_log(std::sync::Arc::new(store)).await;
+}

@@ -1,13 +1,17 @@
-//! Azurite (Microsoft's Azure Storage emulator, from npm) for the Blob Storage tests: one emulator
-//! per test binary on a free port, signed for with the emulator's shared key.
+//! Azurite (Microsoft's Azure Storage emulator, from npm) for the Blob Storage and Queue Storage
+//! tests: one emulator per service and test binary on a free loopback port, in memory, signed for with
+//! the emulator's shared key.
 //!
 //! The emulator runs under a small `sh` watchdog that reads the test process's pipe: when the
 //! test binary exits for any reason (even a panic or a kill), the pipe closes and the watchdog
 //! stops Azurite, so no emulator is left behind. [`Azurite`]'s `Drop` closes the pipe too.
 
+// Shared by several test binaries, each of which uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,18 +26,54 @@ pub const ACCOUNT: &str = "devstoreaccount1";
 const ACCOUNT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-/// A running Azurite blob service.
+/// An Azurite service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `azurite-blob`.
+    Blob,
+    /// `azurite-queue`.
+    Queue,
+}
+
+impl Service {
+    fn bin_name(self) -> &'static str {
+        match self {
+            Self::Blob => "azurite-blob",
+            Self::Queue => "azurite-queue",
+        }
+    }
+
+    fn listen_flags(self) -> [&'static str; 2] {
+        match self {
+            Self::Blob => ["--blobHost", "--blobPort"],
+            Self::Queue => ["--queueHost", "--queuePort"],
+        }
+    }
+}
+
+/// A running Azurite service (blob or queue).
 pub struct Azurite {
     child: Child,
     watchdog: Option<ChildStdin>,
     port: u16,
+    https: bool,
     _dir: tempfile::TempDir,
 }
 
+/// How an Azurite service is reached.
+enum Mode<'a> {
+    /// Plain HTTP, requests signed with the shared key ([`Azurite::client_options`]).
+    SharedKey,
+    /// HTTPS with this certificate and key (PEM files), Entra ID bearer tokens checked by Azurite's
+    /// `--oauth basic` (claims, not signatures).
+    OAuth { cert: &'a Path, key: &'a Path },
+}
+
 impl Azurite {
-    /// The blob service URL (`http://127.0.0.1:<port>/devstoreaccount1`, no trailing slash).
+    /// The service URL (`http(s)://127.0.0.1:<port>/devstoreaccount1`, no trailing slash).
     pub fn service_url(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/{ACCOUNT}", self.port)
     }
 
     /// Client options that sign every request with the emulator's shared key.
@@ -45,8 +85,24 @@ impl Azurite {
         options
     }
 
-    fn start() -> Self {
-        let bin = azurite_bin();
+    /// The port the service listens on (loopback).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Starts a service of its own over HTTPS with `cert` and `key` (PEM files; the certificate must
+    /// name 127.0.0.1) that accepts Entra ID bearer tokens (`--oauth basic`), the way production signs
+    /// in. Stopped when dropped.
+    pub fn start_oauth(service: Service, cert: &Path, key: &Path) -> Self {
+        Self::start_in(service, &Mode::OAuth { cert, key })
+    }
+
+    fn start(service: Service) -> Self {
+        Self::start_in(service, &Mode::SharedKey)
+    }
+
+    fn start_in(service: Service, mode: &Mode<'_>) -> Self {
+        let bin = azurite_bin(service);
         let dir = tempfile::tempdir().expect("temp dir for Azurite's log");
         let log = dir.path().join("azurite.log");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -58,31 +114,52 @@ exec 3<&0
 wait "$pid""#;
         for attempt in 1.. {
             let port = free_port();
-            let mut child = Command::new("sh")
+            let mut command = Command::new("sh");
+            command
                 .arg("-c")
                 .arg(script)
                 .arg("sh")
                 .arg(&bin)
-                .args(["--blobHost", "127.0.0.1", "--blobPort"])
+                .arg(service.listen_flags()[0])
+                .arg("127.0.0.1")
+                .arg(service.listen_flags()[1])
                 .arg(port.to_string())
                 .args([
                     "--inMemoryPersistence",
                     "--disableTelemetry",
                     "--silent",
                     "--loose",
-                ])
+                ]);
+            if let Mode::OAuth { cert, key } = mode {
+                command
+                    .arg("--cert")
+                    .arg(cert)
+                    .arg("--key")
+                    .arg(key)
+                    .args(["--oauth", "basic"]);
+            }
+            let mut child = command
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).expect("Azurite log file"))
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start Azurite ({}): {e}", bin.display()));
             let watchdog = child.stdin.take();
+            let https = matches!(mode, Mode::OAuth { .. });
             loop {
-                if answers(port) {
+                // Over HTTPS a plain-text probe gets no answer: an open port is enough there (the
+                // tests then retry their first call briefly).
+                let ready = if https {
+                    TcpStream::connect(("127.0.0.1", port)).is_ok()
+                } else {
+                    answers(port)
+                };
+                if ready {
                     return Self {
                         child,
                         watchdog,
                         port,
+                        https,
                         _dir: dir,
                     };
                 }
@@ -106,10 +183,16 @@ wait "$pid""#;
         unreachable!()
     }
 
-    /// The emulator shared by this test binary, started on first use.
+    /// The blob service shared by this test binary, started on first use.
     pub fn shared() -> &'static Self {
         static AZURITE: OnceLock<Azurite> = OnceLock::new();
-        AZURITE.get_or_init(Self::start)
+        AZURITE.get_or_init(|| Self::start(Service::Blob))
+    }
+
+    /// The queue service shared by this test binary, started on first use.
+    pub fn shared_queue() -> &'static Self {
+        static AZURITE: OnceLock<Azurite> = OnceLock::new();
+        AZURITE.get_or_init(|| Self::start(Service::Queue))
     }
 }
 
@@ -121,19 +204,21 @@ impl Drop for Azurite {
     }
 }
 
-/// `CLMENT_AZURITE_BIN`, else `<repo>/node_modules/.bin/azurite-blob`; fails the test otherwise.
-fn azurite_bin() -> PathBuf {
+/// The service's executable: `CLMENT_AZURITE_BIN` (the blob one, as `scripts/test` sets it) or its
+/// `azurite-queue` sibling, else `<repo>/node_modules/.bin/<name>`; fails the test otherwise.
+fn azurite_bin(service: Service) -> PathBuf {
     if let Some(bin) = std::env::var_os("CLMENT_AZURITE_BIN") {
-        let bin = PathBuf::from(bin);
+        let bin = PathBuf::from(bin).with_file_name(service.bin_name());
         assert!(
             bin.is_file(),
-            "CLMENT_AZURITE_BIN={} does not exist: run scripts/test (it installs Azurite 3.37 from npm)",
+            "{} (next to CLMENT_AZURITE_BIN) does not exist: run scripts/test (it installs Azurite 3.37 from npm)",
             bin.display()
         );
         return bin;
     }
-    let bin =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/azurite-blob");
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../node_modules/.bin")
+        .join(service.bin_name());
     assert!(
         bin.is_file(),
         "Azurite is not installed (no CLMENT_AZURITE_BIN and no {}): run scripts/test, which installs \
@@ -148,7 +233,7 @@ fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
-/// Whether the blob service answers HTTP on `port` (any status: 403 without a signature is fine).
+/// Whether the service answers HTTP on `port` (any status: 403 without a signature is fine).
 fn answers(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;

@@ -103,6 +103,14 @@ impl DigestSigner {
         })
     }
 
+    /// From a raw 32-byte seed.
+    #[must_use]
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self {
+            key: SigningKey::from_bytes(seed),
+        }
+    }
+
     /// A new random key, returned with its seed in base64url (for the local key file).
     #[must_use]
     pub fn generate() -> (Self, Zeroizing<String>) {
@@ -181,6 +189,15 @@ impl DigestVerifier {
             out.push(VerifyingKey::from_bytes(&arr).map_err(|_| DigestKeyError::Malformed)?);
         }
         Ok(Self { keys: out })
+    }
+
+    /// `(key id, base64url public key)` of every key, for publishing.
+    #[must_use]
+    pub fn public_keys(&self) -> Vec<(String, String)> {
+        self.keys
+            .iter()
+            .map(|k| (key_id(k), B64.encode(k.as_bytes())))
+            .collect()
     }
 
     /// Adds the keys of `other`.

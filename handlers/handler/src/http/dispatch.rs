@@ -345,6 +345,10 @@ async fn route_to_handler(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         RouteId::ContractContent => handlers::contracts::content(&ctx).await,
         RouteId::ContractRename => handlers::contracts::rename(ctx).await,
         RouteId::ContractDelete => handlers::contracts::delete(&ctx).await,
+        RouteId::ContractActivity => handlers::audit::activity(&ctx).await,
+        RouteId::AuditExport => handlers::audit::export(&ctx).await,
+        RouteId::AuditVerify => handlers::audit::verify(&ctx).await,
+        RouteId::AuditDigests => handlers::audit::digests(&ctx).await,
         RouteId::Health | RouteId::OpenApi => {
             Err(ApiError::internal(&"public route behind the gate"))
         }

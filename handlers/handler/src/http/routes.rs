@@ -40,6 +40,14 @@ pub enum RouteId {
     ContractRename,
     /// `DELETE /api/orgs/{orgId}/contracts/{contractId}`.
     ContractDelete,
+    /// `GET /api/orgs/{orgId}/contracts/{contractId}/activity`.
+    ContractActivity,
+    /// `GET /api/orgs/{orgId}/audit`.
+    AuditExport,
+    /// `GET /api/orgs/{orgId}/audit/verify`.
+    AuditVerify,
+    /// `GET /api/orgs/{orgId}/audit/digests`.
+    AuditDigests,
 }
 
 /// Which credentials a route accepts.
@@ -253,6 +261,38 @@ pub static ROUTES: &[RouteSpec] = &[
         Access::Tenant(Permission::ContractsDelete),
         Credentials::Any,
         Some("contract.deleted"),
+    ),
+    route(
+        RouteId::ContractActivity,
+        Method::GET,
+        "/api/orgs/{orgId}/contracts/{contractId}/activity",
+        Access::Tenant(Permission::ContractsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::AuditExport,
+        Method::GET,
+        "/api/orgs/{orgId}/audit",
+        Access::Tenant(Permission::AuditRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::AuditVerify,
+        Method::GET,
+        "/api/orgs/{orgId}/audit/verify",
+        Access::Tenant(Permission::AuditRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::AuditDigests,
+        Method::GET,
+        "/api/orgs/{orgId}/audit/digests",
+        Access::Tenant(Permission::AuditRead),
+        Credentials::Any,
+        None,
     ),
 ];
 

@@ -2,6 +2,7 @@
 //! domain errors become replies here, never warp rejections.
 
 pub mod api_keys;
+pub mod audit;
 pub mod contracts;
 pub mod health;
 pub mod me;

@@ -3,6 +3,7 @@
 //! `{"Outputs": {}, "Logs": [], "ReturnValue": null}`; any other status makes it retry and finally
 //! poison the message.
 
+pub mod audit_digest;
 mod index_contract;
 pub mod invocation;
 
@@ -19,6 +20,8 @@ use invocation::{InvocationRequest, InvocationResponse};
 pub enum TriggerKind {
     /// `blobTrigger`.
     Blob,
+    /// `timerTrigger`.
+    Timer,
 }
 
 /// A row of the trigger table. The name is the function's folder under `functions/`.
@@ -31,10 +34,16 @@ pub struct TriggerSpec {
 }
 
 /// Every non-HTTP function.
-pub static TRIGGERS: &[TriggerSpec] = &[TriggerSpec {
-    name: "index-contract",
-    kind: TriggerKind::Blob,
-}];
+pub static TRIGGERS: &[TriggerSpec] = &[
+    TriggerSpec {
+        name: "index-contract",
+        kind: TriggerKind::Blob,
+    },
+    TriggerSpec {
+        name: "audit-digest",
+        kind: TriggerKind::Timer,
+    },
+];
 
 /// The trigger named `name`.
 #[must_use]
@@ -57,6 +66,7 @@ pub async fn invoke(
         read_json(headers, body, state.settings.max_invocation_bytes).await?;
     let out: InvocationResponse = match spec.name {
         "index-contract" => index_contract::run(state, &req).await?,
+        "audit-digest" => audit_digest::run(state, &req).await?,
         other => {
             return Err(ApiError::internal(&format!(
                 "trigger {other} has no runner"
