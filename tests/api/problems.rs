@@ -37,7 +37,7 @@ async fn unknown_function() {
         "unknown_function",
     )
     .await;
-    assert_eq!(body["functions"], serde_json::json!(["index-contract"]));
+    assert_eq!(body["functions"], serde_json::json!(["index-contract", "audit-digest"]));
 }
 
 #[tokio::test]

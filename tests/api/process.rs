@@ -137,6 +137,11 @@ fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
         ("CLMENT_REGION", "eu"),
         ("CLMENT_AZURE_BLOB_URL", "https://st.blob.core.windows.net"),
         ("CLMENT_AZURE_COSMOS_URL", "https://db.documents.azure.com"),
+        ("CLMENT_AZURE_QUEUE_URL", "https://st.queue.core.windows.net"),
+        (
+            "CLMENT_AUDIT_SIGNING_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ),
     ];
     let out = command(data.path(), 0)
         .envs(azure)

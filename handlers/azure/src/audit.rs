@@ -25,7 +25,9 @@
 //!   nothing depends on it for correctness; a stale hint only costs a few extra point reads. It is
 //!   created (with `seq: 0`) before an org's first event, so listing the hints lists every org with a
 //!   trail ([`AuditLog::orgs_with_trails`], for the digest signer). It only ever moves forward: it is
-//!   replaced with `If-Match` on the etag of a value below the new one.
+//!   replaced with `If-Match` on the etag of a value below the new one (412: re-read, at most three
+//!   tries, then left as it is). The one exception is a hint naming an event that does not exist
+//!   (never written by this adapter; a manual edit), which the next append repairs downwards.
 //!
 //! # Appending: gapless without a lock or a head record
 //!
@@ -44,7 +46,9 @@
 //! lagging replica) can only make a writer try a number that is already taken, which the create
 //! refuses. This relies on the create's uniqueness check, so the account must have a single write
 //! region: with multi-region writes, conflicting creates are resolved later by last-writer-wins and
-//! two writers could both succeed.
+//! two writers could both succeed. A create whose answer is lost (a timeout) may still have been
+//! stored: the append then reports `Unavailable`, and a caller that retries records the event twice,
+//! under two numbers, each correctly chained.
 //!
 //! # Reading
 //!
@@ -52,12 +56,24 @@
 //! org, none of another org's), ordered by `seq`, so they return exactly what is stored, gaps included,
 //! and the verifier sees any tampering. `last` is the hint plus forward probing, and `first_seq_at`
 //! bisects over sequence numbers with point reads (times never decrease along the chain). Digest reads
-//! are queries in the org's `digests` partition ordered by `number`.
+//! are queries in the org's `digests` partition ordered by `number`. The default indexing policy
+//! (every path) serves these filters and orderings.
 //!
 //! Containers are provisioned by infrastructure ([`audit_container_properties`],
 //! [`heads_container_properties`] give their shape). SDK errors become [`PortError`]s: 404 -> `None`,
-//! 409 -> `Conflict` (for digests; for events it means "retry"), everything else -> `Unavailable`,
-//! with the status code only. Event contents are never logged.
+//! 409 -> `Conflict` for digests (for events it means "retry", and an append that keeps losing for 50
+//! attempts gives up with `Conflict`), everything else -> `Unavailable`, carrying the status code only.
+//! Event contents are never logged.
+//!
+//! [`AuditLog`]: clment_common::ports::AuditLog
+//! [`AuditLog::orgs_with_trails`]: clment_common::ports::AuditLog::orgs_with_trails
+//! [`StoredEvent`]: clment_common::ports::StoredEvent
+//! [`Digest`]: clment_common::audit::Digest
+//! [`seal`]: clment_common::audit::seal
+//! [`PortError`]: clment_common::ports::PortError
+//! [`DEFAULT_BUCKET_SIZE`]: crate::audit::DEFAULT_BUCKET_SIZE
+//! [`audit_container_properties`]: crate::audit::audit_container_properties
+//! [`heads_container_properties`]: crate::audit::heads_container_properties
 
 use std::hash::{BuildHasher as _, RandomState};
 use std::sync::Arc;

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, Url};
+pub use azure_core::http::Url;
+use azure_core::http::ClientOptions;
 use azure_data_cosmos::options::Region as CosmosRegion;
 use azure_data_cosmos::{AccountReference, CosmosClient, RoutingStrategy};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use clment_common::ports::HealthCheck;
 
+use crate::audit::{self, CosmosAudit};
 use crate::blob::{self, BlobDocuments};
 use crate::cosmos::{self, CosmosContracts};
 use crate::queue::{self, StorageQueueJobs};
@@ -47,6 +49,10 @@ pub struct AzureEndpoints {
     pub api_keys_container: String,
     /// The queue for background jobs.
     pub jobs_queue: String,
+    /// The Cosmos DB container for audit events and digests (partition key `/orgId` + `/bucket`).
+    pub audit_container: String,
+    /// The Cosmos DB container for audit head hints (partition key `/orgId`).
+    pub audit_heads_container: String,
     /// The Azure region this app runs in (for example `westeurope`), which Cosmos DB routing prefers;
     /// `None` follows the account's own region order.
     pub cosmos_region: Option<String>,
@@ -67,6 +73,8 @@ impl AzureEndpoints {
             orgs_container: tenants::ORGS_CONTAINER.to_owned(),
             api_keys_container: tenants::API_KEYS_CONTAINER.to_owned(),
             jobs_queue: queue::DEFAULT_QUEUE.to_owned(),
+            audit_container: audit::AUDIT_CONTAINER.to_owned(),
+            audit_heads_container: audit::HEADS_CONTAINER.to_owned(),
             cosmos_region: None,
         }
     }
@@ -85,8 +93,10 @@ pub struct AzureBackend {
     pub api_keys: Arc<CosmosApiKeys>,
     /// Background jobs (Queue Storage).
     pub jobs: Arc<StorageQueueJobs>,
+    /// The audit trail (Cosmos DB).
+    pub audit: Arc<CosmosAudit>,
     /// One check per component: `blob-storage`, `cosmos-db`, `cosmos-orgs`, `cosmos-api-keys`,
-    /// `storage-queue`. Their error text is for the log only.
+    /// `storage-queue`, `cosmos-audit`. Their error text is for the log only.
     pub health: Vec<Arc<dyn HealthCheck>>,
 }
 
@@ -98,6 +108,7 @@ impl std::fmt::Debug for AzureBackend {
             .field("orgs", &self.orgs)
             .field("api_keys", &self.api_keys)
             .field("jobs", &self.jobs)
+            .field("audit", &self.audit)
             .field(
                 "health",
                 &self.health.iter().map(|h| h.name()).collect::<Vec<_>>(),
@@ -197,6 +208,8 @@ pub fn assemble(
         ("contracts container", &endpoints.contracts_container),
         ("orgs container", &endpoints.orgs_container),
         ("API keys container", &endpoints.api_keys_container),
+        ("audit container", &endpoints.audit_container),
+        ("audit heads container", &endpoints.audit_heads_container),
     ] {
         if !valid_cosmos_name(name) {
             return Err(ConnectError::Config(format!(
@@ -214,6 +227,12 @@ pub fn assemble(
         endpoints.database.as_str(),
         endpoints.orgs_container.as_str(),
     ));
+    let audit = Arc::new(CosmosAudit::with_names(
+        cosmos.clone(),
+        endpoints.database.as_str(),
+        endpoints.audit_container.as_str(),
+        endpoints.audit_heads_container.as_str(),
+    ));
     let api_keys = Arc::new(CosmosApiKeys::with_names(
         cosmos,
         endpoints.database.as_str(),
@@ -225,6 +244,7 @@ pub fn assemble(
         orgs.clone(),
         api_keys.clone(),
         jobs.clone(),
+        audit.clone(),
     ];
     Ok(AzureBackend {
         documents,
@@ -232,6 +252,7 @@ pub fn assemble(
         orgs,
         api_keys,
         jobs,
+        audit,
         health,
     })
 }

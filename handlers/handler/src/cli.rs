@@ -170,7 +170,7 @@ fn audit_verify(org: &str, from: Option<String>, to: Option<String>) -> anyhow::
     let settings = Settings::from_env()?;
     let (from, to) = (rfc3339("--from", from)?, rfc3339("--to", to)?);
     let (store, dir) = operator_store(&settings, "audit-verify")?;
-    let (_, keys) = crate::startup::digest_keys(&settings, &dir)?;
+    let (_, keys) = crate::startup::digest_keys(&settings, Some(&dir))?;
     let scope = TenantScope::for_operator(OrgId::parse(org).context("--org")?, settings.region);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

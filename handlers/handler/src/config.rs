@@ -102,6 +102,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "`json` (one object per line) or `pretty`.",
     ),
     (
+        "CLMENT_AZURE_QUEUE_URL",
+        "",
+        "Azure backend: Queue Storage URL (`https://<account>.queue.core.windows.net`); required with `azure`.",
+    ),
+    (
+        "CLMENT_AZURE_COSMOS_DATABASE",
+        "clment",
+        "Azure backend: the Cosmos DB database (its containers are created by the infrastructure).",
+    ),
+    (
+        "CLMENT_AZURE_CLIENT_ID",
+        "(system-assigned)",
+        "Azure backend: client id of a user-assigned managed identity; default: the app's system-assigned identity.",
+    ),
+    (
         "CLMENT_AUDIT_SIGNING_KEY",
         "(key file)",
         "Ed25519 seed (base64url, 32 bytes) that signs audit digests; required on Azure (a Key Vault reference); locally a key file in the data dir (0600). Secret.",
@@ -149,6 +164,12 @@ pub enum Backend {
         blob_url: String,
         /// Cosmos DB account URL.
         cosmos_url: String,
+        /// Queue service URL.
+        queue_url: String,
+        /// Cosmos DB database name.
+        cosmos_database: String,
+        /// Client id of a user-assigned managed identity (`None`: the system-assigned one).
+        managed_identity_client_id: Option<String>,
     },
 }
 
@@ -282,6 +303,22 @@ impl Settings {
             Backend::Azure {
                 blob_url: https_url(get, "CLMENT_AZURE_BLOB_URL", true)?,
                 cosmos_url: https_url(get, "CLMENT_AZURE_COSMOS_URL", true)?,
+                queue_url: https_url(get, "CLMENT_AZURE_QUEUE_URL", true)?,
+                cosmos_database: match get("CLMENT_AZURE_COSMOS_DATABASE").unwrap_or("clment") {
+                    d if !d.is_empty()
+                        && d.len() <= 255
+                        && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                    {
+                        d.to_owned()
+                    }
+                    d => {
+                        return Err(bad(
+                            "CLMENT_AZURE_COSMOS_DATABASE",
+                            format!("must be letters, digits, '-' or '_', got {d:?}"),
+                        ));
+                    }
+                },
+                managed_identity_client_id: get("CLMENT_AZURE_CLIENT_ID").map(str::to_owned),
             }
         } else {
             Backend::Local {
@@ -546,6 +583,9 @@ fn https_url<'a>(
 mod tests {
     use super::*;
 
+    /// base64url of 32 zero bytes: a well-formed (test-only) Ed25519 seed.
+    const TEST_SIGNING_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
@@ -602,7 +642,47 @@ mod tests {
                     ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
                     ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
                 ],
+                "CLMENT_AZURE_QUEUE_URL",
+            ),
+            (
+                &[
+                    ("CLMENT_BACKEND", "azure"),
+                    ("CLMENT_REGION", "eu"),
+                    ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+                    ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+                    ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                    ("CLMENT_AUTH_ISSUER", "https://id.example"),
+                    ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
+                ],
+                "CLMENT_AUDIT_SIGNING_KEY",
+            ),
+            (
+                &[
+                    ("CLMENT_BACKEND", "azure"),
+                    ("CLMENT_REGION", "eu"),
+                    ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+                    ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+                    ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                    ("CLMENT_AUDIT_SIGNING_KEY", "c2hvcnQ"),
+                    ("CLMENT_AUTH_ISSUER", "https://id.example"),
+                    ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
+                ],
+                "CLMENT_AUDIT_SIGNING_KEY",
+            ),
+            (
+                &[
+                    ("CLMENT_BACKEND", "azure"),
+                    ("CLMENT_REGION", "eu"),
+                    ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+                    ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+                    ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                    ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
+                ],
                 "CLMENT_AUTH_ISSUER",
+            ),
+            (
+                &[("CLMENT_AUDIT_RETIRED_PUBLIC_KEYS", "not-a-key")],
+                "CLMENT_AUDIT_RETIRED_PUBLIC_KEYS",
             ),
             (
                 &[("CLMENT_AUTH_ISSUER", "https://id.example")],
@@ -645,6 +725,8 @@ mod tests {
             ("CLMENT_REGION", "au"),
             ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
             ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+            ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+            ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
         ]))
         .unwrap_err();
         assert_eq!(e.setting, "CLMENT_AUTH_ISSUER");
@@ -653,6 +735,8 @@ mod tests {
             ("CLMENT_REGION", "au"),
             ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
             ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+            ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+            ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
             ("CLMENT_AUTH_ISSUER", "https://id.clment.example"),
             ("CLMENT_AUTH_JWKS_URL", "https://id.clment.example/jwks"),
         ]))

@@ -9,7 +9,10 @@ use clment_common::auth::jwks::{
     CachePolicy, HttpKeySource, JwksCache, KeySource, StaticKeySource,
 };
 use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
-use clment_common::ports::HealthCheck;
+use clment_azure::connect::{AzureBackend, AzureEndpoints};
+use clment_common::ports::{
+    ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobSink, OrgStore,
+};
 use clment_common::audit::{DigestSigner, DigestVerifier};
 use clment_local::{
     DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey, audit_signing_seed,
@@ -31,7 +34,7 @@ const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// When a key is malformed or the key file cannot be read or created.
 pub fn digest_keys(
     settings: &Settings,
-    dir: &DataDir,
+    dir: Option<&DataDir>,
 ) -> anyhow::Result<(Arc<DigestSigner>, DigestVerifier)> {
     let signer = match &settings.audit_signing_key {
         Some(seed) => {
@@ -40,6 +43,7 @@ pub fn digest_keys(
                 .map_err(|_| anyhow::anyhow!("setting CLMENT_AUDIT_SIGNING_KEY: malformed"))?
         }
         None => {
+            let dir = dir.context("setting CLMENT_AUDIT_SIGNING_KEY: is required without a data directory")?;
             DigestSigner::from_seed(&*audit_signing_seed(dir).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
     };
@@ -48,6 +52,19 @@ pub fn digest_keys(
             .map_err(|_| anyhow::anyhow!("setting CLMENT_AUDIT_RETIRED_PUBLIC_KEYS: malformed"))?;
     let verifier = signer.verifier().with(&retired);
     Ok((Arc::new(signer), verifier))
+}
+
+/// The backend's adapters, before the state is assembled.
+struct Ports {
+    jobs: Arc<dyn JobSink>,
+    orgs: Arc<dyn OrgStore>,
+    keys: Arc<dyn ApiKeyStore>,
+    audit: Arc<dyn AuditLog>,
+    contracts: Arc<dyn ContractStore>,
+    documents: Arc<dyn DocumentStore>,
+    health: Vec<Arc<dyn HealthCheck>>,
+    local: Option<(LocalStore, Arc<LocalDocuments>)>,
+    backend_name: &'static str,
 }
 
 /// A built application: bound to its port, ready to serve.
@@ -62,26 +79,88 @@ impl Application {
     /// # Errors
     /// When the backend cannot be opened or the port cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let (store, data_dir) = match &settings.backend {
+        match &settings.backend {
             Backend::Local { data_dir } => {
                 let dir = DataDir::open(data_dir)?;
                 let store = LocalStore::open(&dir).context(
                     "opening the local store (is another handler using this data directory?)",
                 )?;
-                (store, Some(dir))
+                let master = MasterKey::load_or_create(&dir, settings.master_key.as_ref())
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let documents = Arc::new(
+                    LocalDocuments::open(&dir, store.clone(), master)
+                        .context("opening the blob directory")?,
+                );
+                let shared = Arc::new(store.clone());
+                let ports = Ports {
+                    jobs: shared.clone(),
+                    orgs: shared.clone(),
+                    keys: shared.clone(),
+                    audit: shared.clone(),
+                    contracts: shared.clone(),
+                    documents: documents.clone(),
+                    health: vec![shared],
+                    local: Some((store, documents)),
+                    backend_name: "local",
+                };
+                Self::assemble(settings, ports, Some(&dir)).await
             }
-            Backend::Azure { .. } => anyhow::bail!(
-                "CLMENT_BACKEND=azure: the contract adapters (Blob Storage, Cosmos DB) exist in clment-azure, but \
-                 the org, API key, audit and job-queue adapters do not yet, so this build cannot serve on Azure; \
-                 run with CLMENT_BACKEND=local"
-            ),
-        };
+            Backend::Azure {
+                blob_url,
+                cosmos_url,
+                queue_url,
+                cosmos_database,
+                managed_identity_client_id,
+            } => {
+                let url = |name: &str, v: &str| {
+                    v.parse::<clment_azure::connect::Url>()
+                        .with_context(|| format!("setting {name}: not a URL"))
+                };
+                let mut endpoints = AzureEndpoints::new(
+                    url("CLMENT_AZURE_BLOB_URL", blob_url)?,
+                    url("CLMENT_AZURE_COSMOS_URL", cosmos_url)?,
+                    url("CLMENT_AZURE_QUEUE_URL", queue_url)?,
+                );
+                endpoints.database.clone_from(cosmos_database);
+                let credential =
+                    clment_azure::connect::managed_identity(managed_identity_client_id.as_deref())
+                        .context("setting up the managed identity")?;
+                let backend = clment_azure::connect::connect(&endpoints, credential)
+                    .await
+                    .context("connecting to the Azure backend")?;
+                Self::with_azure(settings, backend).await
+            }
+        }
+    }
 
+    /// The application over an already built Azure backend (production after [`Self::build`]
+    /// connects; tests pass adapters built against the emulators).
+    ///
+    /// # Errors
+    /// When token verification cannot be prepared or the port cannot be bound.
+    pub async fn with_azure(settings: Settings, b: AzureBackend) -> anyhow::Result<Self> {
+        let ports = Ports {
+            jobs: b.jobs,
+            orgs: b.orgs,
+            keys: b.api_keys,
+            audit: b.audit,
+            contracts: b.contracts,
+            documents: b.documents,
+            health: b.health,
+            local: None,
+            backend_name: "azure",
+        };
+        Self::assemble(settings, ports, None).await
+    }
+
+    async fn assemble(
+        settings: Settings,
+        ports: Ports,
+        dir: Option<&DataDir>,
+    ) -> anyhow::Result<Self> {
         let (policy, source): (TokenPolicy, Arc<dyn KeySource>) = match &settings.identity {
             Identity::DevIssuer { audience } => {
-                let dir = data_dir
-                    .as_ref()
-                    .context("the development issuer needs the local backend")?;
+                let dir = dir.context("the development issuer needs the local backend")?;
                 let issuer = DevIssuer::load_or_create(dir)?;
                 tracing::warn!(
                     "development issuer enabled: tokens from `handler dev-token` are accepted"
@@ -108,40 +187,33 @@ impl Application {
             ..CachePolicy::default()
         };
         let tokens = TokenValidator::new(policy, Arc::new(JwksCache::new(source, cache)));
+        let (digest_signer, digest_keys) = digest_keys(&settings, dir)?;
 
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
-        let dir = data_dir
-            .as_ref()
-            .context("the local backend needs its data directory")?;
-        let master = MasterKey::load_or_create(dir, settings.master_key.as_ref())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let documents = Arc::new(
-            LocalDocuments::open(dir, store.clone(), master)
-                .context("opening the blob directory")?,
-        );
-        let (digest_signer, digest_keys) = digest_keys(&settings, dir)?;
-        let shared = Arc::new(store.clone());
-        let health: Vec<Arc<dyn HealthCheck>> = vec![shared.clone()];
         let limiter = clment_common::ratelimit::RateLimiter::new(settings.rate_limits);
+        let (local, local_documents) = match ports.local {
+            Some((store, docs)) => (Some(store), Some(docs)),
+            None => (None, None),
+        };
         let state = AppState::new(Inner {
             settings,
             tokens,
-            jobs: shared.clone(),
-            orgs: shared.clone(),
-            keys: shared.clone(),
-            audit: shared.clone(),
-            contracts: shared,
-            documents: documents.clone(),
-            local: Some(store),
-            local_documents: Some(documents),
-            health,
+            jobs: ports.jobs,
+            orgs: ports.orgs,
+            keys: ports.keys,
+            audit: ports.audit,
+            contracts: ports.contracts,
+            documents: ports.documents,
+            local,
+            local_documents,
+            health: ports.health,
             openapi: openapi::render(),
             limiter,
             digest_signer,
             digest_keys,
-            backend_name: "local",
+            backend_name: ports.backend_name,
         });
         crate::reconcile::reconcile(&state)
             .await
