@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
-pub use azure_core::http::Url;
 use azure_core::http::ClientOptions;
+pub use azure_core::http::Url;
 use azure_data_cosmos::options::Region as CosmosRegion;
 use azure_data_cosmos::{AccountReference, CosmosClient, RoutingStrategy};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};

@@ -157,7 +157,9 @@ fn audit_export(
     rt.block_on(async {
         let log: std::sync::Arc<dyn clment_common::ports::AuditLog> = std::sync::Arc::new(store);
         let range = clment_common::audit::window(&*log, &scope, from, to).await?;
-        let mut body = std::pin::pin!(crate::routes::audit::export_stream(log, scope, range, format));
+        let mut body = std::pin::pin!(crate::routes::audit::export_stream(
+            log, scope, range, format
+        ));
         while let Some(chunk) = body.next().await {
             sink.write_all(&chunk?)?;
         }
@@ -175,7 +177,9 @@ fn audit_verify(org: &str, from: Option<String>, to: Option<String>) -> anyhow::
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(clment_common::audit::verify(&store, &scope, from, to, &keys))?;
+    let report = rt.block_on(clment_common::audit::verify(
+        &store, &scope, from, to, &keys,
+    ))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(report.verified)
 }

@@ -307,7 +307,8 @@ impl Settings {
                 cosmos_database: match get("CLMENT_AZURE_COSMOS_DATABASE").unwrap_or("clment") {
                     d if !d.is_empty()
                         && d.len() <= 255
-                        && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                        && d.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
                     {
                         d.to_owned()
                     }
@@ -482,13 +483,15 @@ impl Settings {
                     .filter(|k| !k.is_empty())
                     .map(str::to_owned)
                     .collect();
-                clment_common::audit::DigestVerifier::from_public_keys(keys.iter().map(String::as_str))
-                    .map_err(|_| {
-                        bad(
-                            "CLMENT_AUDIT_RETIRED_PUBLIC_KEYS",
-                            "must be comma-separated base64url Ed25519 public keys",
-                        )
-                    })?;
+                clment_common::audit::DigestVerifier::from_public_keys(
+                    keys.iter().map(String::as_str),
+                )
+                .map_err(|_| {
+                    bad(
+                        "CLMENT_AUDIT_RETIRED_PUBLIC_KEYS",
+                        "must be comma-separated base64url Ed25519 public keys",
+                    )
+                })?;
                 keys
             },
             audit_digest_interval: Duration::from_secs(number(

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clment_azure::connect::{AzureBackend, AzureEndpoints};
+use clment_common::audit::{DigestSigner, DigestVerifier};
 use clment_common::auth::jwks::{
     CachePolicy, HttpKeySource, JwksCache, KeySource, StaticKeySource,
 };
 use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
-use clment_azure::connect::{AzureBackend, AzureEndpoints};
 use clment_common::ports::{
     ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobSink, OrgStore,
 };
-use clment_common::audit::{DigestSigner, DigestVerifier};
 use clment_local::{
     DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey, audit_signing_seed,
 };
@@ -43,7 +43,9 @@ pub fn digest_keys(
                 .map_err(|_| anyhow::anyhow!("setting CLMENT_AUDIT_SIGNING_KEY: malformed"))?
         }
         None => {
-            let dir = dir.context("setting CLMENT_AUDIT_SIGNING_KEY: is required without a data directory")?;
+            let dir = dir.context(
+                "setting CLMENT_AUDIT_SIGNING_KEY: is required without a data directory",
+            )?;
             DigestSigner::from_seed(&*audit_signing_seed(dir).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
     };

@@ -382,7 +382,10 @@ pub async fn revoke(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             .replace(&ctx.granted.scope, key.clone())
             .await
             .map_err(|e| ApiError::internal(&e))?;
-        if let Err(e) = ctx.audit("apikey", &key.id, None, serde_json::json!({})).await {
+        if let Err(e) = ctx
+            .audit("apikey", &key.id, None, serde_json::json!({}))
+            .await
+        {
             let _ = ctx.state.keys.replace(&ctx.granted.scope, before).await;
             return Err(ApiError::internal(&e));
         }

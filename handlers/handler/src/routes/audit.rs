@@ -144,7 +144,11 @@ pub async fn activity(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let more = items.len() > limit;
     items.truncate(limit);
     let continuation = more
-        .then(|| items.last().map(|e| URL_SAFE_NO_PAD.encode(e.seq.to_be_bytes())))
+        .then(|| {
+            items
+                .last()
+                .map(|e| URL_SAFE_NO_PAD.encode(e.seq.to_be_bytes()))
+        })
         .flatten();
     Ok(reply::json(
         StatusCode::OK,
@@ -221,7 +225,6 @@ impl Format {
     }
 }
 
-
 /// Streams the org's trail for a window, page by page, in bounded memory.
 #[utoipa::path(
     get, path = "/api/orgs/{orgId}/audit", tag = "audit",
@@ -289,12 +292,15 @@ pub fn export_stream(
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "audit export failed mid-stream");
-                    let _ = tx.send(Err(std::io::Error::other("audit store failed"))).await;
+                    let _ = tx
+                        .send(Err(std::io::Error::other("audit store failed")))
+                        .await;
                     return;
                 }
             };
             // A short page is the trail's end; a page reaching past the window is the window's end.
-            let done = page.len() < audit::PAGE || page.last().is_none_or(|e| e.seq + 1 >= range.end);
+            let done =
+                page.len() < audit::PAGE || page.last().is_none_or(|e| e.seq + 1 >= range.end);
             let events = page.iter().take_while(|e| e.seq < range.end);
             match format {
                 Format::Csv => {
@@ -311,7 +317,11 @@ pub fn export_stream(
                     }
                 }
             }
-            if tx.send(Ok(Bytes::from(std::mem::take(&mut out)))).await.is_err() {
+            if tx
+                .send(Ok(Bytes::from(std::mem::take(&mut out))))
+                .await
+                .is_err()
+            {
                 return; // The client went away.
             }
             if done {

@@ -715,7 +715,10 @@ pub async fn rename(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         .await
         .map_err(|e| store_error(&e))?;
     let details = serde_json::json!({ "before": { "title": before.title }, "after": { "title": after.title } });
-    if let Err(e) = ctx.audit("contract", &id.to_string(), Some(&id.to_string()), details).await {
+    if let Err(e) = ctx
+        .audit("contract", &id.to_string(), Some(&id.to_string()), details)
+        .await
+    {
         let _ = ctx
             .state
             .contracts
@@ -757,7 +760,10 @@ pub async fn delete(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
                 .await
                 .map_err(|e| store_error(&e))?;
             let details = serde_json::json!({ "fileName": r.file_name, "sha256": r.sha256 });
-            if let Err(e) = ctx.audit("contract", &id.to_string(), Some(&id.to_string()), details).await {
+            if let Err(e) = ctx
+                .audit("contract", &id.to_string(), Some(&id.to_string()), details)
+                .await
+            {
                 let _ = ctx
                     .state
                     .contracts

@@ -33,7 +33,10 @@ pub async fn sign_now(state: &AppState) -> Option<usize> {
 ///
 /// # Errors
 /// 500 when the store failed, so the failure shows in the host's invocation log.
-pub async fn run(state: &AppState, _req: &InvocationRequest) -> Result<InvocationResponse, ApiError> {
+pub async fn run(
+    state: &AppState,
+    _req: &InvocationRequest,
+) -> Result<InvocationResponse, ApiError> {
     let signed = sign_now(state)
         .await
         .ok_or_else(|| ApiError::internal(&"audit digest signing failed"))?;

@@ -1,0 +1,402 @@
+//! The whole bundle on the Azure backend, over HTTP: the same application the Functions host starts,
+//! with every port served by the Azure adapters, against Azurite 3.37 (blob and queue services, from
+//! npm) and the Azure SDK's in-memory Cosmos emulator. No hand-written fakes of Azure services.
+//!
+//! The identity server has no local implementation, so tokens come from the development issuer's key
+//! and the application fetches its JWKS from a loopback HTTP server speaking the JWKS wire format, as
+//! it would from the real issuer (`CLMENT_AUTH_JWKS_URL`).
+//!
+//! Auth to the emulators: shared-key signing over HTTP (test-only); production uses the managed
+//! identity through `connect::connect`, exercised against Azurite over HTTPS in `signin_azurite.rs`.
+
+mod support;
+
+#[path = "support/cosmos.rs"]
+mod emulator;
+
+use std::sync::Arc;
+
+use clment_azure::audit::{
+    AUDIT_CONTAINER, CosmosAudit, HEADS_CONTAINER, audit_container_properties,
+    heads_container_properties,
+};
+use clment_azure::blob::BlobDocuments;
+use clment_azure::connect::AzureBackend;
+use clment_azure::cosmos::{
+    CosmosContracts, DEFAULT_CONTAINER, DEFAULT_DATABASE, container_properties,
+};
+use clment_azure::queue::StorageQueueJobs;
+use clment_azure::tenants::{CosmosApiKeys, CosmosOrgs};
+use clment_common::access::Role;
+use clment_common::domain::{OrgId, Region, UserId};
+use clment_common::ports::HealthCheck;
+use clment_handler::config::{Backend, Identity};
+use clment_handler::{Application, Settings};
+use clment_local::{DEV_ISSUER, DataDir, DevIssuer, DevTokenRequest};
+use serde_json::{Value, json};
+use support::azurite::Azurite;
+
+/// A JWKS endpoint on loopback serving `jwks`.
+async fn jwks_server(jwks: Value) -> String {
+    use warp::Filter as _;
+    let route = warp::path("jwks").map(move || warp::reply::json(&jwks));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    format!("http://{addr}/jwks")
+}
+
+async fn backend() -> AzureBackend {
+    let cosmos = emulator::client().await;
+    cosmos
+        .create_database(DEFAULT_DATABASE, None)
+        .await
+        .expect("database");
+    emulator::provision_tenants(&cosmos).await;
+    let db = cosmos.database_client(DEFAULT_DATABASE);
+    db.create_container(container_properties(DEFAULT_CONTAINER), None)
+        .await
+        .expect("contracts container");
+    db.create_container(audit_container_properties(AUDIT_CONTAINER), None)
+        .await
+        .expect("audit container");
+    db.create_container(heads_container_properties(HEADS_CONTAINER), None)
+        .await
+        .expect("audit heads container");
+
+    let blob = Azurite::shared();
+    let queue = Azurite::shared_queue();
+    let container = format!("contracts-{}", uuid::Uuid::new_v4().simple());
+    let documents = Arc::new(
+        BlobDocuments::new(
+            &blob.service_url(),
+            None,
+            Some(Azurite::client_options()),
+            &container,
+        )
+        .unwrap(),
+    );
+    documents.ensure_container().await.unwrap();
+    let jobs = Arc::new(
+        StorageQueueJobs::new(
+            &queue.service_url(),
+            None,
+            Some(Azurite::client_options()),
+            &format!("jobs-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .unwrap(),
+    );
+    jobs.ensure_queue().await.unwrap();
+    let contracts = Arc::new(CosmosContracts::new(cosmos.clone()));
+    let orgs = Arc::new(CosmosOrgs::new(cosmos.clone()));
+    let api_keys = Arc::new(CosmosApiKeys::new(cosmos.clone()));
+    let audit = Arc::new(CosmosAudit::new(cosmos));
+    let health: Vec<Arc<dyn HealthCheck>> = vec![
+        documents.clone(),
+        contracts.clone(),
+        orgs.clone(),
+        api_keys.clone(),
+        jobs.clone(),
+        audit.clone(),
+    ];
+    AzureBackend {
+        documents,
+        contracts,
+        orgs,
+        api_keys,
+        jobs,
+        audit,
+        health,
+    }
+}
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    issuer: DevIssuer,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = DevIssuer::load_or_create(&DataDir::open(dir.path()).unwrap()).unwrap();
+        let jwks_url = jwks_server(serde_json::to_value(issuer.jwks()).unwrap()).await;
+        let mut settings = Settings::for_tests(dir.path());
+        settings.backend = Backend::Azure {
+            blob_url: "https://unused.blob.core.windows.net".into(),
+            cosmos_url: "https://unused.documents.azure.com".into(),
+            queue_url: "https://unused.queue.core.windows.net".into(),
+            cosmos_database: DEFAULT_DATABASE.into(),
+            managed_identity_client_id: None,
+        };
+        settings.identity = Identity::Issuer {
+            issuer: DEV_ISSUER.into(),
+            audience: "clment-api".into(),
+            jwks_url,
+        };
+        // Azure takes its digest key from configuration (a Key Vault reference in production).
+        let (_, seed) = clment_common::audit::DigestSigner::generate();
+        settings.audit_signing_key = Some(secrecy::SecretString::from(seed.to_string()));
+        let app = Application::with_azure(settings, backend().await)
+            .await
+            .expect("the application builds on the Azure adapters");
+        assert_eq!(app.state().backend_name, "azure");
+        assert!(app.state().local.is_none());
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until(std::future::pending()));
+        Self {
+            base,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            issuer,
+            _dir: dir,
+        }
+    }
+
+    fn token(&self, org: &str, role: Role) -> String {
+        self.issuer
+            .mint(
+                &DevTokenRequest {
+                    org: OrgId::parse(org).unwrap(),
+                    user: UserId::parse("user-1").unwrap(),
+                    role,
+                    amr: vec!["pwd".into(), "mfa".into()],
+                    region: Region::Us,
+                    email: Some("user-1@example.com".into()),
+                    ttl_secs: 600,
+                },
+                "clment-api",
+            )
+            .unwrap()
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_keys_and_the_audit_trail_work_end_to_end_on_azure() {
+    let app = App::start().await;
+    let owner = app.token("acme", Role::Owner);
+    use reqwest::Method;
+
+    // Readiness names every Azure component.
+    let health: Value = app
+        .http
+        .get(format!("{}/api/health", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+
+    // Upload (raw body), read back byte for byte, list, rename.
+    let contract = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/docs/good")
+            .read_dir()
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "pdf"))
+            .expect("a PDF in the shared corpus"),
+    )
+    .unwrap();
+    let resp = app
+        .req(Method::POST, "/api/orgs/acme/contracts", &owner)
+        .header("content-type", "application/pdf")
+        .header("content-disposition", "attachment; filename=\"msa.pdf\"")
+        .header("idempotency-key", "upload-1")
+        .body(contract.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // The retry returns the first result.
+    let again: Value = app
+        .req(Method::POST, "/api/orgs/acme/contracts", &owner)
+        .header("content-type", "application/pdf")
+        .header("idempotency-key", "upload-1")
+        .body(contract.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["id"], id.as_str());
+    let body = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}/content"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.as_ref(), contract.as_slice());
+    let list: Value = app
+        .req(Method::GET, "/api/orgs/acme/contracts", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let renamed = app
+        .req(
+            Method::PATCH,
+            &format!("/api/orgs/acme/contracts/{id}"),
+            &owner,
+        )
+        .json(&json!({ "title": "Master agreement" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+
+    // Another org is refused at the gate.
+    let other = app.token("globex", Role::Owner);
+    let cross = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}"),
+            &other,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+
+    // An API key, used.
+    let key: Value = app
+        .req(Method::POST, "/api/orgs/acme/api-keys", &owner)
+        .json(&json!({ "name": "ci", "scopes": ["contracts:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["secret"].as_str().expect("the secret is shown once");
+    let by_key = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}"),
+            secret,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_key.status(), 200);
+
+    // Delete; the activity survives it.
+    let deleted = app
+        .req(
+            Method::DELETE,
+            &format!("/api/orgs/acme/contracts/{id}"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}/content"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let activity: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}/activity"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = activity["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["contract.deleted", "contract.renamed", "contract.uploaded"]
+    );
+
+    // The org trail: exported, signed by the timer, verified.
+    let timer = app
+        .http
+        .post(format!("{}/audit-digest", app.base))
+        .header("content-type", "application/json")
+        .body(r#"{"Data":{"timer":{}},"Metadata":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(timer.status(), 200);
+    let export = app
+        .req(Method::GET, "/api/orgs/acme/audit", &owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "contract.uploaded",
+            "contract.renamed",
+            "apikey.created",
+            "contract.deleted"
+        ]
+    );
+    let verify: Value = app
+        .req(Method::GET, "/api/orgs/acme/audit/verify", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verify["verified"], true, "{verify}");
+    assert_eq!(verify["digestsChecked"], 1);
+    // The refused cross-tenant request is in the caller's own trail.
+    let theirs = app
+        .req(Method::GET, "/api/orgs/globex/audit", &other)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(theirs.contains("\"access.denied\"") && theirs.contains("cross_tenant"));
+}
