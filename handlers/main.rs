@@ -6,7 +6,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("handler: {e:#}");
-            std::process::ExitCode::from(2)
+            let verdict = e
+                .downcast_ref::<clment_handler::cli::NotVerified>()
+                .is_some();
+            std::process::ExitCode::from(if verdict { 1 } else { 2 })
         }
     }
 }

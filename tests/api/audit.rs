@@ -36,7 +36,12 @@ async fn a_contracts_activity_is_newest_first_paged_and_survives_deletion() {
     let other = app.upload_text(ORG, "Another agreement.").await;
     let path = format!("/api/orgs/{ORG}/contracts/{id}");
     let renamed = app
-        .send("PATCH", &path, &token, Body::Json(json!({ "title": "MSA" })))
+        .send(
+            "PATCH",
+            &path,
+            &token,
+            Body::Json(json!({ "title": "MSA" })),
+        )
         .await;
     assert_eq!(renamed.status(), 200);
     assert_eq!(
@@ -118,7 +123,8 @@ async fn a_contracts_activity_is_newest_first_paged_and_survives_deletion() {
 async fn the_export_streams_every_event_and_verifies_offline() {
     let app = spawn_app().await;
     for i in 0..7 {
-        app.upload_text(ORG, &format!("Agreement number {i}.")).await;
+        app.upload_text(ORG, &format!("Agreement number {i}."))
+            .await;
     }
     let events = ndjson(&app, "").await;
     assert_eq!(events.len(), audit_events(&app, ORG).await.len());
@@ -274,7 +280,10 @@ async fn contract_text_never_reaches_the_trail() {
     .await;
     for format in ["ndjson", "csv"] {
         let body = app
-            .get_as(&format!("/api/orgs/{ORG}/audit?format={format}"), &owner(&app))
+            .get_as(
+                &format!("/api/orgs/{ORG}/audit?format={format}"),
+                &owner(&app),
+            )
             .await
             .text()
             .await
@@ -297,4 +306,67 @@ async fn members_and_viewers_cannot_export_or_verify() {
             .await;
         }
     }
+}
+
+/// An auditor's check: the export and the digests, verified offline by `handler verify-export` with
+/// the public key obtained separately; one changed line makes it fail at that event.
+#[tokio::test]
+async fn an_export_verifies_offline_and_a_changed_line_fails_it() {
+    let app = spawn_app().await;
+    for i in 0..4 {
+        app.upload_text(ORG, &format!("Agreement {i}.")).await;
+    }
+    app.invoke("audit-digest", &json!({ "Data": {}, "Metadata": {} }))
+        .await;
+    let export = app
+        .get_as(&format!("/api/orgs/{ORG}/audit"), &owner(&app))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let digests: Value = app
+        .get_as(&format!("/api/orgs/{ORG}/audit/digests"), &owner(&app))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = digests["keys"][0]["publicKey"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (events, digest_file) = (dir.path().join("a.ndjson"), dir.path().join("d.json"));
+    std::fs::write(&events, &export).unwrap();
+    std::fs::write(&digest_file, digests.to_string()).unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+            .env_clear()
+            .arg("verify-export")
+            .arg("--events")
+            .arg(&events)
+            .arg("--digests")
+            .arg(&digest_file)
+            .args(["--public-key", &key])
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        (
+            report["eventsChecked"].as_u64(),
+            report["digestsChecked"].as_u64()
+        ),
+        (Some(4), Some(1))
+    );
+
+    let changed = export.replacen("contract.uploaded", "contract.deleted", 3);
+    let changed = changed.replacen("contract.deleted", "contract.uploaded", 2);
+    std::fs::write(&events, changed).unwrap();
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(report["firstBadSeq"], 3);
 }

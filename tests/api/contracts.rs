@@ -9,6 +9,11 @@ use clment_common::domain::Region;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
+use clment_common::TenantScope;
+use clment_common::domain::ContractId;
+use clment_common::ports::ContractStatus;
+use time::OffsetDateTime;
+
 use crate::helpers::{Body, TestApp, assert_problem, audit_events, spawn_app, spawn_with};
 
 fn corpus(dir: &str) -> Vec<PathBuf> {
@@ -279,11 +284,7 @@ async fn oversized_uploads_are_413_from_the_declared_length_and_while_streaming(
     assert!(
         app.state
             .contracts
-            .list(
-                &clment_common::TenantScope::for_tests("acme", Region::Us),
-                10,
-                None
-            )
+            .list(&TenantScope::for_tests("acme", Region::Us), 10, None)
             .await
             .unwrap()
             .is_empty()
@@ -480,14 +481,7 @@ async fn delete_leaves_nothing_but_the_audit_trail_and_is_idempotent() {
         .unwrap();
     assert!(page["items"].as_array().unwrap().is_empty());
     // No blob left on disk, and the trail keeps both events.
-    let blobs = app
-        .state
-        .local_documents
-        .as_ref()
-        .unwrap()
-        .all_blobs()
-        .await
-        .unwrap();
+    let blobs = app.state.documents.sweep(None, 100).await.unwrap().blobs;
     assert!(blobs.is_empty(), "{blobs:?}");
     let actions: Vec<String> = audit_events(&app, "acme")
         .await
@@ -623,4 +617,153 @@ async fn multipart_without_a_boundary_is_refused() {
         assert_problem(resp, 400, "invalid_header").await;
     }
     assert_eq!(app.queue().count().await.unwrap(), 0);
+}
+
+/// Writes an original with no metadata, as a crash between the blob and its record leaves it.
+async fn plant_orphan(app: &TestApp, scope: &TenantScope, text: &str) -> ContractId {
+    let id = ContractId::new();
+    let mut w = app.state.documents.begin(scope, id).await.unwrap();
+    w.write(text.as_bytes()).await.unwrap();
+    w.commit().await.unwrap();
+    id
+}
+
+/// Moves a local original's last-modified time back.
+fn age_blob(app: &TestApp, org: &str, id: ContractId, by: std::time::Duration) {
+    let path = app.data_dir().join(format!("blobs/{org}/{id}.clmb"));
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - by)
+        .unwrap();
+}
+
+/// Marks an uploaded contract `deleting` as of `at`, as a crash after the mark leaves it.
+async fn mark_deleting(app: &TestApp, scope: &TenantScope, id: ContractId, at: OffsetDateTime) {
+    let r = app.state.contracts.get(scope, id).await.unwrap().unwrap();
+    let mut marked = r.clone();
+    marked.status = ContractStatus::Deleting;
+    marked.updated_at = at;
+    app.state
+        .contracts
+        .replace(scope, marked, r.updated_at)
+        .await
+        .unwrap();
+}
+
+async fn has_blob(app: &TestApp, scope: &TenantScope, id: ContractId) -> bool {
+    app.state.documents.open(scope, id).await.unwrap().is_some()
+}
+
+/// The periodic reconciler (the `reconcile` timer; locally also a background task) removes orphan blobs
+/// and finishes interrupted deletes once they are older than the grace (15 minutes), and leaves younger
+/// ones (an upload's blob exists briefly before its record; a delete is `deleting` briefly before its
+/// purge) and live contracts alone. Overlapping runs are harmless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_reconciler_spares_what_is_younger_than_the_grace() {
+    let app = spawn_app().await;
+    let scope = TenantScope::for_tests("acme", Region::Us);
+    let owner = app.token("acme", Role::Owner, &["pwd", "mfa"], Region::Us);
+    let hour = std::time::Duration::from_secs(3600);
+    let live = ContractId::parse(&app.upload_text("acme", "A live contract.").await).unwrap();
+    let old_orphan = plant_orphan(&app, &scope, "An old orphan.").await;
+    age_blob(&app, "acme", old_orphan, hour);
+    let fresh_orphan = plant_orphan(&app, &scope, "An upload in flight.").await;
+    let old_delete =
+        ContractId::parse(&app.upload_text("acme", "Deleted long ago.").await).unwrap();
+    mark_deleting(&app, &scope, old_delete, OffsetDateTime::now_utc() - hour).await;
+    // Its blob is old too: a `deleting` record still owns it until the delete is finished.
+    age_blob(&app, "acme", old_delete, hour);
+    let fresh_delete =
+        ContractId::parse(&app.upload_text("acme", "Being deleted now.").await).unwrap();
+    mark_deleting(&app, &scope, fresh_delete, OffsetDateTime::now_utc()).await;
+    age_blob(&app, "acme", fresh_delete, hour);
+
+    let timer = json!({ "Data": { "timer": { "IsPastDue": false } }, "Metadata": {} });
+    let resp = app.invoke("reconcile", &timer).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["Logs"],
+        json!(["finished 1 interrupted deletes, removed 1 orphan blobs"])
+    );
+
+    assert!(
+        !has_blob(&app, &scope, old_orphan).await,
+        "the old orphan stays"
+    );
+    assert!(
+        has_blob(&app, &scope, fresh_orphan).await,
+        "an upload in flight lost its blob"
+    );
+    assert!(
+        app.state
+            .contracts
+            .get(&scope, old_delete)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!has_blob(&app, &scope, old_delete).await);
+    let pending = app.state.contracts.get(&scope, fresh_delete).await.unwrap();
+    assert_eq!(pending.map(|r| r.status), Some(ContractStatus::Deleting));
+    assert!(
+        has_blob(&app, &scope, fresh_delete).await,
+        "a delete in flight was purged"
+    );
+    let content = app
+        .get_as(&format!("/api/orgs/acme/contracts/{live}/content"), &owner)
+        .await;
+    assert_eq!(content.status(), 200);
+    assert_eq!(content.text().await.unwrap(), "A live contract.");
+
+    // Runs on several instances at once: both succeed, nothing is left to do.
+    let (a, b) = tokio::join!(
+        app.invoke("reconcile", &timer),
+        app.invoke("reconcile", &timer)
+    );
+    for r in [a, b] {
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["Logs"],
+            json!(["finished 0 interrupted deletes, removed 0 orphan blobs"])
+        );
+    }
+    assert!(has_blob(&app, &scope, fresh_orphan).await);
+    assert!(has_blob(&app, &scope, live).await);
+
+    // With no grace (as at start-up, when nothing is in flight) the young ones go too.
+    let done = clment_handler::reconcile::reconcile(&app.state, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        clment_handler::reconcile::Reconciled {
+            deletes_finished: 1,
+            orphans_removed: 1
+        }
+    );
+    assert!(!has_blob(&app, &scope, fresh_orphan).await);
+    assert!(
+        app.state
+            .contracts
+            .get(&scope, fresh_delete)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(has_blob(&app, &scope, live).await);
+    let listed: Vec<_> = app
+        .state
+        .documents
+        .sweep(None, 100)
+        .await
+        .unwrap()
+        .blobs
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(listed, vec![live]);
 }

@@ -136,10 +136,19 @@ fn every_trigger_has_its_function_and_every_function_is_known() {
                 assert_eq!(b["path"], "contracts/{name}");
             }
             TriggerKind::Timer => {
-                assert_eq!(b["type"], "timerTrigger");
-                assert_eq!(b["name"], "timer");
-                // Six-field NCRONTAB: a digest every hour.
-                assert_eq!(b["schedule"], "0 0 * * * *");
+                assert_eq!(b["type"], "timerTrigger", "{}", t.name);
+                assert_eq!(b["direction"], "in", "{}", t.name);
+                assert_eq!(b["name"], "timer", "{}", t.name);
+                // Six-field NCRONTAB, one expected schedule per timer.
+                let schedule = match t.name {
+                    // A digest every hour.
+                    "audit-digest" => "0 0 * * * *",
+                    // The reconciler every 15 minutes (its grace is 15 minutes too).
+                    "reconcile" => "0 */15 * * * *",
+                    other => panic!("timer {other} has no expected schedule here"),
+                };
+                assert_eq!(b["schedule"], schedule, "{}", t.name);
+                assert_eq!(b["runOnStartup"], false, "{}", t.name);
             }
         }
     }

@@ -112,6 +112,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The application's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     #[allow(dead_code)]
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {

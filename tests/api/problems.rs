@@ -37,7 +37,10 @@ async fn unknown_function() {
         "unknown_function",
     )
     .await;
-    assert_eq!(body["functions"], serde_json::json!(["index-contract", "audit-digest"]));
+    assert_eq!(
+        body["functions"],
+        serde_json::json!(["index-contract", "audit-digest", "reconcile"])
+    );
 }
 
 #[tokio::test]

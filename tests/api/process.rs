@@ -137,7 +137,10 @@ fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
         ("CLMENT_REGION", "eu"),
         ("CLMENT_AZURE_BLOB_URL", "https://st.blob.core.windows.net"),
         ("CLMENT_AZURE_COSMOS_URL", "https://db.documents.azure.com"),
-        ("CLMENT_AZURE_QUEUE_URL", "https://st.queue.core.windows.net"),
+        (
+            "CLMENT_AZURE_QUEUE_URL",
+            "https://st.queue.core.windows.net",
+        ),
         (
             "CLMENT_AUDIT_SIGNING_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -436,4 +439,69 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Support's evidence commands: export a window and verify it from the store (server stopped).
+#[test]
+fn admin_audit_export_and_verify_work_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    for plan in ["paid", "free", "paid"] {
+        let out = command(data.path(), 0)
+            .args(["admin", "set-plan", "--org", "acme", "--plan", plan])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let out = command(data.path(), 0)
+        .args(["admin", "audit-export", "--org", "acme", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.starts_with("seq,id,at,orgId,action"));
+    let file = data.path().join("acme.ndjson");
+    let out = command(data.path(), 0)
+        .args([
+            "admin",
+            "audit-export",
+            "--org",
+            "acme",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--out",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 3);
+    let out = command(data.path(), 0)
+        .args(["admin", "audit-verify", "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["eventsChecked"], 3);
+    let out = command(data.path(), 0)
+        .args([
+            "admin",
+            "audit-verify",
+            "--org",
+            "acme",
+            "--from",
+            "yesterday",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

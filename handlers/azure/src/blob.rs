@@ -26,15 +26,21 @@ use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, RequestContent, StatusCode, Url};
 use azure_storage_blob::models::{
-    BlobClientDownloadOptions, BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions,
-    BlockLookupList, StorageErrorCode,
+    BlobClientDownloadOptions, BlobContainerClientListBlobsOptions, BlobItem,
+    BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions, BlockLookupList,
+    ListBlobsIncludeItem, StorageErrorCode,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions, BlockBlobClient};
 use bytes::{Bytes, BytesMut};
 use clment_common::TenantScope;
-use clment_common::domain::ContractId;
-use clment_common::ports::{ByteStream, DocumentStore, DocumentWriter, HealthCheck, PortError};
-use futures_util::{Stream, StreamExt as _};
+use clment_common::domain::{ContractId, OrgId};
+use clment_common::ports::{
+    ByteStream, DocumentStore, DocumentWriter, HealthCheck, PortError, StoredBlob, SweepPage,
+};
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
+
+/// Most blobs one List Blobs call returns (the service's own cap).
+const MAX_LIST_RESULTS: usize = 5000;
 
 /// The container that holds contract originals.
 pub const DEFAULT_CONTAINER: &str = "contracts";
@@ -191,6 +197,67 @@ impl DocumentStore for BlobDocuments {
             Err(e) => Err(unavailable(&e)),
         }
     }
+
+    async fn sweep(&self, after: Option<String>, limit: usize) -> Result<SweepPage, PortError> {
+        // One List Blobs call over the whole container (no prefix), with metadata; `after` is the
+        // service's own NextMarker.
+        let options = BlobContainerClientListBlobsOptions {
+            include: Some(vec![ListBlobsIncludeItem::Metadata]),
+            marker: after,
+            maxresults: i32::try_from(limit.clamp(1, MAX_LIST_RESULTS)).ok(),
+            ..Default::default()
+        };
+        let mut pages = self
+            .container
+            .list_blobs(Some(options))
+            .map_err(|e| unavailable(&e))?
+            .into_pages();
+        let Some(page) = pages.try_next().await.map_err(|e| unavailable(&e))? else {
+            return Ok(SweepPage::default());
+        };
+        let page = page.into_model().map_err(|e| unavailable(&e))?;
+        let blobs = page.blob_items.iter().filter_map(stored_blob).collect();
+        let next = page.next_marker.filter(|m| !m.is_empty());
+        Ok(SweepPage { blobs, next })
+    }
+}
+
+/// A listed blob as a contract original: its name must be the canonical `{orgId}/{contractId}/original`
+/// and its `orgid` / `contractid` metadata must agree. Anything else is skipped and logged (by name).
+fn stored_blob(item: &BlobItem) -> Option<StoredBlob> {
+    let name = item.name.as_deref().unwrap_or_default();
+    let parsed = name
+        .strip_suffix("/original")
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(org, id)| Some((OrgId::parse(org).ok()?, ContractId::parse(id).ok()?)))
+        .filter(|(org, id)| format!("{org}/{id}/original") == name);
+    let Some((org, id)) = parsed else {
+        tracing::warn!(name = %name, "sweep: skipping a blob that is not a contract original");
+        return None;
+    };
+    let meta = |key: &str| {
+        item.metadata
+            .as_ref()
+            .and_then(|m| m.values.as_ref())
+            .and_then(|v| {
+                v.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v.as_str())
+            })
+    };
+    if meta("orgid") != Some(org.as_str()) || meta("contractid") != Some(id.to_string().as_str()) {
+        tracing::warn!(name = %name, "sweep: skipping a blob whose metadata does not match its name");
+        return None;
+    }
+    let Some(last_modified) = item.properties.as_ref().and_then(|p| p.last_modified) else {
+        tracing::warn!(name = %name, "sweep: skipping a blob listed without its last-modified time");
+        return None;
+    };
+    Some(StoredBlob {
+        org,
+        id,
+        last_modified,
+    })
 }
 
 #[async_trait]

@@ -24,7 +24,7 @@ use azure_data_cosmos::models::{ContainerProperties, TransactionalBatchResponse}
 use azure_data_cosmos::options::{BatchDeleteOptions, ItemWriteOptions, Precondition};
 use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query, TransactionalBatch};
 use clment_common::TenantScope;
-use clment_common::domain::ContractId;
+use clment_common::domain::{ContractId, OrgId};
 use clment_common::ports::{
     ContractRecord, ContractStatus, ContractStore, Created, HealthCheck, PortError,
 };
@@ -73,6 +73,33 @@ struct IdemDoc {
     kind: String,
     #[serde(rename = "contractId")]
     contract_id: ContractId,
+}
+
+/// A row of the reconciler's query: the key and the last change of a `deleting` contract.
+#[derive(Deserialize)]
+struct DeletingRow {
+    #[serde(rename = "orgId")]
+    org_id: String,
+    id: String,
+    updated_at: String,
+}
+
+/// A string bound for `c.updated_at < @bound` that keeps every record last updated before `t`.
+///
+/// `updated_at` is RFC 3339 in UTC (`...SS[.fraction]Z`), and a fraction sorts before `Z`, so string
+/// order agrees with time order only to the second: the bound is the whole second after `t`'s, a superset
+/// the caller narrows exactly.
+fn updated_before_bound(t: OffsetDateTime) -> String {
+    let second = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        + time::Duration::seconds(1);
+    second
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
 }
 
 /// The idempotency document's id for a key. Hashed: keys are client-chosen and may hold characters Cosmos
@@ -488,6 +515,56 @@ impl ContractStore for CosmosContracts {
         }
         Err(PortError::Conflict("contract changed concurrently".into()))
     }
+
+    async fn stale_deleting(
+        &self,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<(OrgId, ContractId)>, PortError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let c = self.container().await?;
+        // Cross-partition (the reconciler is not a tenant operation). No TOP or ORDER BY: the feed is read
+        // lazily and dropped once `limit` rows are taken.
+        let query = Query::from(
+            "SELECT c.orgId, c.id, c.updated_at FROM c WHERE c.kind = @kind \
+             AND c.status = @deleting AND c.updated_at < @bound"
+                .to_owned(),
+        )
+        .with_parameter("@kind", KIND_CONTRACT)
+        .and_then(|q| q.with_parameter("@deleting", ContractStatus::Deleting))
+        .and_then(|q| q.with_parameter("@bound", updated_before_bound(older_than)))
+        .map_err(|e| unavailable("build query", &e))?;
+        let mut rows = c
+            .query_items::<DeletingRow>(query, FeedScope::full_container(), None)
+            .await
+            .map_err(|e| unavailable("list stale deletes", &e))?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows
+                .try_next()
+                .await
+                .map_err(|e| unavailable("list stale deletes", &e))?
+            else {
+                break;
+            };
+            let updated = OffsetDateTime::parse(
+                &row.updated_at,
+                &time::format_description::well_known::Rfc3339,
+            );
+            match (
+                OrgId::parse(&row.org_id),
+                ContractId::parse(&row.id),
+                updated,
+            ) {
+                (Ok(org), Ok(id), Ok(updated)) if updated < older_than => out.push((org, id)),
+                (Ok(_), Ok(_), Ok(_)) => {}
+                _ => tracing::warn!("cosmos: skipping a malformed deleting contract document"),
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -515,5 +592,30 @@ mod tests {
         assert_eq!(id.len(), "idem:".len() + 64);
         assert!(id[5..].bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(idem_id("k1"), idem_id("k2"));
+    }
+
+    /// Every time before `t`, as stored (RFC 3339, any sub-second digits), sorts below the bound.
+    #[test]
+    fn the_string_bound_keeps_every_earlier_time() {
+        let rfc = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let t = time::macros::datetime!(2026-11-24 10:00:00.5 UTC);
+        let bound = updated_before_bound(t);
+        assert_eq!(bound, "2026-11-24T10:00:01Z");
+        for earlier in [
+            t - time::Duration::nanoseconds(1),
+            time::macros::datetime!(2026-11-24 10:00:00 UTC),
+            time::macros::datetime!(2026-11-24 09:59:59.999999999 UTC),
+            time::macros::datetime!(2025-01-01 00:00:00.1 UTC),
+        ] {
+            assert!(rfc(earlier) < bound, "{} vs {bound}", rfc(earlier));
+        }
+        // Whole seconds map to the next one.
+        assert_eq!(
+            updated_before_bound(time::macros::datetime!(2026-11-24 10:00:00 UTC)),
+            "2026-11-24T10:00:01Z"
+        );
     }
 }

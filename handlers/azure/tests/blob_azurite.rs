@@ -342,3 +342,71 @@ async fn the_emulator_refuses_unsigned_requests() {
         "{err:?}"
     );
 }
+
+/// The sweep skips blobs that are not well-formed originals (another name, a non-canonical id, missing
+/// or disagreeing metadata) and lists the good one with its last-modified time.
+#[tokio::test]
+async fn the_sweep_skips_what_is_not_an_original() {
+    use azure_storage_blob::models::BlockBlobClientUploadOptions;
+    let store = store().await;
+    let scope = scope();
+    let org = scope.org().as_str().to_owned();
+    let good = ContractId::new();
+    put(&store, &scope, good, b"good", 2).await.expect("commit");
+    let container = container_client();
+    let raw = |name: String, meta: Option<(String, String)>| {
+        let container = &container;
+        async move {
+            let options = BlockBlobClientUploadOptions {
+                metadata: meta.map(|(o, c)| {
+                    std::collections::HashMap::from([
+                        ("orgid".to_owned(), o),
+                        ("contractid".to_owned(), c),
+                    ])
+                }),
+                ..Default::default()
+            };
+            container
+                .blob_client(&name)
+                .block_blob_client()
+                .upload(bytes::Bytes::from_static(b"junk").into(), Some(options))
+                .await
+                .expect("upload");
+        }
+    };
+    let [a, b, c, d, e] = std::array::from_fn::<_, 5, _>(|_| ContractId::new());
+    let upper = a.to_string().to_uppercase();
+    raw(
+        format!("{org}/{upper}/original"),
+        Some((org.clone(), upper.clone())),
+    )
+    .await;
+    raw(format!("{org}/{b}/original"), None).await;
+    raw(
+        format!("{org}/{c}/original"),
+        Some(("someone-else".into(), c.to_string())),
+    )
+    .await;
+    raw(
+        format!("{org}/{d}/extracted.txt"),
+        Some((org.clone(), d.to_string())),
+    )
+    .await;
+    raw(format!("{org}/{e}"), Some((org.clone(), e.to_string()))).await;
+    raw(format!("{org}-notes.txt"), None).await;
+
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.sweep(after, 3).await.expect("sweep");
+        listed.extend(page.blobs.into_iter().filter(|b| b.org == *scope.org()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id, good);
+    let age = time::OffsetDateTime::now_utc() - listed[0].last_modified;
+    assert!(age < time::Duration::minutes(2), "last modified {age} ago");
+}

@@ -84,7 +84,8 @@ async fn assemble_wires_every_adapter_to_the_credential_without_io() {
             "cosmos-db",
             "cosmos-orgs",
             "cosmos-api-keys",
-            "storage-queue"
+            "storage-queue",
+            "cosmos-audit"
         ]
     );
     assert!(

@@ -413,3 +413,62 @@ async fn a_stale_idempotency_document_is_freed_on_create() {
         Created::Existing(r)
     );
 }
+
+/// The reconciler's query reads every org's partition and compares times exactly, sub-second
+/// included (the stored RFC 3339 strings only sort to the second); a malformed `deleting` document is
+/// skipped, not an error.
+#[tokio::test]
+async fn stale_deletes_span_partitions_and_compare_times_exactly() {
+    let client = emulator::client().await;
+    emulator::provision(&client, DEFAULT_DATABASE, DEFAULT_CONTAINER).await;
+    let s = CosmosContracts::new(client.clone());
+    let cutoff = OffsetDateTime::now_utc()
+        .replace_nanosecond(500_000_000)
+        .unwrap()
+        - Duration::hours(1);
+    let mut expected = Vec::new();
+    for (i, at) in [
+        cutoff - Duration::nanoseconds(1),
+        cutoff.replace_nanosecond(0).unwrap(),
+        cutoff - Duration::seconds(1),
+        cutoff,
+        cutoff + Duration::milliseconds(100),
+        cutoff + Duration::seconds(1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let org = format!("org-{i}");
+        let mut r = record(&org, None);
+        r.status = ContractStatus::Deleting;
+        r.updated_at = at;
+        s.create(&scope(&org), r.clone()).await.unwrap();
+        if at < cutoff {
+            expected.push((r.org.clone(), r.id));
+        }
+    }
+    // A live record that is old, and a `deleting` document with a malformed time.
+    let mut live = record("org-live", None);
+    live.updated_at = cutoff - Duration::days(1);
+    s.create(&scope("org-live"), live).await.unwrap();
+    let raw = client
+        .database_client(DEFAULT_DATABASE)
+        .container_client(DEFAULT_CONTAINER, None)
+        .await
+        .unwrap();
+    let mut bad = serde_json::to_value(record("org-bad", None)).unwrap();
+    bad["status"] = "deleting".into();
+    bad["updated_at"] = "2000-01-01 yesterday".into();
+    bad["orgId"] = "org-bad".into();
+    bad["kind"] = "contract".into();
+    let bad_id = bad["id"].as_str().unwrap().to_owned();
+    raw.create_item("org-bad".to_owned(), &bad_id, &bad, None)
+        .await
+        .unwrap();
+
+    let mut found = s.stale_deleting(cutoff, 100).await.unwrap();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(s.stale_deleting(cutoff, 2).await.unwrap().len(), 2);
+}

@@ -27,9 +27,12 @@ use clment_azure::cosmos::{
 };
 use clment_azure::queue::StorageQueueJobs;
 use clment_azure::tenants::{CosmosApiKeys, CosmosOrgs};
+use clment_common::TenantScope;
 use clment_common::access::Role;
-use clment_common::domain::{OrgId, Region, UserId};
-use clment_common::ports::HealthCheck;
+use clment_common::domain::{ContractId, OrgId, Region, UserId};
+use clment_common::ports::{
+    ContractRecord, ContractStatus, ContractStore as _, DocumentStore as _, HealthCheck,
+};
 use clment_handler::config::{Backend, Identity};
 use clment_handler::{Application, Settings};
 use clment_local::{DEV_ISSUER, DataDir, DevIssuer, DevTokenRequest};
@@ -119,6 +122,11 @@ struct App {
 
 impl App {
     async fn start() -> Self {
+        Self::start_on(backend().await, |_| {}).await
+    }
+
+    /// The application over `backend`, with settings adjusted by `tweak`.
+    async fn start_on(backend: AzureBackend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let issuer = DevIssuer::load_or_create(&DataDir::open(dir.path()).unwrap()).unwrap();
         let jwks_url = jwks_server(serde_json::to_value(issuer.jwks()).unwrap()).await;
@@ -138,7 +146,8 @@ impl App {
         // Azure takes its digest key from configuration (a Key Vault reference in production).
         let (_, seed) = clment_common::audit::DigestSigner::generate();
         settings.audit_signing_key = Some(secrecy::SecretString::from(seed.to_string()));
-        let app = Application::with_azure(settings, backend().await)
+        tweak(&mut settings);
+        let app = Application::with_azure(settings, backend)
             .await
             .expect("the application builds on the Azure adapters");
         assert_eq!(app.state().backend_name, "azure");
@@ -399,4 +408,106 @@ async fn contracts_keys_and_the_audit_trail_work_end_to_end_on_azure() {
         .await
         .unwrap();
     assert!(theirs.contains("\"access.denied\"") && theirs.contains("cross_tenant"));
+}
+
+/// The `reconcile` timer on the Azure adapters, fired as the host would: with no grace
+/// (`CLMENT_RECONCILE_GRACE_SECS=0`) it removes a blob that has no metadata and finishes a delete left
+/// `deleting`, and leaves a live contract untouched. A second run has nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_timer_removes_orphans_and_finishes_deletes_on_azure() {
+    use reqwest::Method;
+    let backend = backend().await;
+    let documents = backend.documents.clone();
+    let contracts = backend.contracts.clone();
+    let app = App::start_on(backend, |s| s.reconcile_grace = std::time::Duration::ZERO).await;
+    let owner = app.token("acme", Role::Owner);
+    let scope = TenantScope::for_tests("acme", Region::Us);
+    let put = |id: ContractId, text: &'static str| {
+        let documents = documents.clone();
+        let scope = scope.clone();
+        async move {
+            let mut w = documents.begin(&scope, id).await.unwrap();
+            w.write(text.as_bytes()).await.unwrap();
+            w.commit().await.unwrap();
+        }
+    };
+
+    // A live contract, through the API.
+    let resp = app
+        .req(Method::POST, "/api/orgs/acme/contracts", &owner)
+        .header("content-type", "text/plain")
+        .header("content-disposition", "attachment; filename=\"live.txt\"")
+        .body("A live contract.")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let live = ContractId::parse(created["id"].as_str().unwrap()).unwrap();
+    // An upload that crashed between its blob and its metadata.
+    let orphan = ContractId::new();
+    put(orphan, "An orphan.").await;
+    // A delete that crashed after marking the record: blob and record both still there.
+    let deleting = ContractId::new();
+    put(deleting, "Being deleted.").await;
+    let now = time::OffsetDateTime::now_utc();
+    let record = ContractRecord {
+        id: deleting,
+        org: scope.org().clone(),
+        title: "Being deleted".into(),
+        file_name: "deleted.txt".into(),
+        content_type: "text/plain".into(),
+        size: 14,
+        sha256: "00".into(),
+        status: ContractStatus::Pending,
+        failure: None,
+        created_by: UserId::parse("user-1").unwrap(),
+        created_at: now,
+        updated_at: now,
+        idempotency_key: None,
+    };
+    contracts.create(&scope, record.clone()).await.unwrap();
+    let mut marked = record.clone();
+    marked.status = ContractStatus::Deleting;
+    marked.updated_at = now + time::Duration::milliseconds(1);
+    contracts
+        .replace(&scope, marked, record.updated_at)
+        .await
+        .unwrap();
+
+    let fire = || async {
+        let resp = app
+            .http
+            .post(format!("{}/reconcile", app.base))
+            .header("content-type", "application/json")
+            .body(r#"{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        body["Logs"][0].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        fire().await,
+        "finished 1 interrupted deletes, removed 1 orphan blobs"
+    );
+    assert!(documents.open(&scope, orphan).await.unwrap().is_none());
+    assert!(documents.open(&scope, deleting).await.unwrap().is_none());
+    assert!(contracts.get(&scope, deleting).await.unwrap().is_none());
+    let content = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{live}/content"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content.status(), 200);
+    assert_eq!(content.text().await.unwrap(), "A live contract.");
+    assert_eq!(
+        fire().await,
+        "finished 0 interrupted deletes, removed 0 orphan blobs"
+    );
 }

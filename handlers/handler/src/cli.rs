@@ -58,6 +58,20 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Check an exported trail offline (no store, no network): the NDJSON export, the digests page(s)
+    /// from `GET /api/orgs/{orgId}/audit/digests`, and the public key(s) obtained separately.
+    /// Exits 1 when it does not verify.
+    VerifyExport {
+        /// The NDJSON export.
+        #[arg(long)]
+        events: std::path::PathBuf,
+        /// The digests JSON (`{"digests": [...]}`), optional.
+        #[arg(long)]
+        digests: Option<std::path::PathBuf>,
+        /// Trusted digest public key (base64url); repeat for retired keys.
+        #[arg(long = "public-key")]
+        public_keys: Vec<String>,
+    },
     /// Operator commands on the local backend (run while the server is stopped: the store is single-process).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -109,6 +123,11 @@ pub enum AdminCommand {
         to: Option<String>,
     },
 }
+
+/// A trail that does not verify: the process exits 1 (2 is for usage and configuration errors).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit trail does not verify (see firstBadSeq above)")]
+pub struct NotVerified;
 
 fn rfc3339(name: &str, v: Option<String>) -> anyhow::Result<Option<time::OffsetDateTime>> {
     v.map(|s| {
@@ -166,6 +185,70 @@ fn audit_export(
         sink.flush()?;
         anyhow::Ok(())
     })
+}
+
+/// Verifies an NDJSON export line by line (bounded memory). The first event's link is taken on trust
+/// (an export window starts mid-chain); every later link, every hash, and every digest whose head
+/// lies in the export are checked.
+fn verify_export(
+    events: &std::path::Path,
+    digests: Option<&std::path::Path>,
+    public_keys: &[String],
+) -> anyhow::Result<clment_common::audit::Report> {
+    use clment_common::audit::{Digest, DigestVerifier, Verifier};
+    use std::io::BufRead as _;
+    let keys = DigestVerifier::from_public_keys(public_keys.iter().map(String::as_str))
+        .context("--public-key: base64url Ed25519 public keys")?;
+    let digests: Vec<Digest> = match digests {
+        Some(p) => {
+            #[derive(serde::Deserialize)]
+            struct Page {
+                digests: Vec<Digest>,
+            }
+            let page: Page = serde_json::from_slice(
+                &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .context("--digests: the JSON of GET /api/orgs/{orgId}/audit/digests")?;
+            page.digests
+        }
+        None => Vec::new(),
+    };
+    if !digests.is_empty() && public_keys.is_empty() {
+        anyhow::bail!("--public-key is required to check digests");
+    }
+    let file =
+        std::fs::File::open(events).with_context(|| format!("reading {}", events.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let Some(first) = lines.next().transpose()? else {
+        anyhow::bail!("{} holds no events", events.display());
+    };
+    let first: clment_common::ports::StoredEvent =
+        serde_json::from_str(&first).context("line 1 is not an exported event")?;
+    let (from, mut to) = (first.seq, first.seq);
+    let mut rest = Vec::new();
+    // Only digests whose heads fall inside the export can be checked against it.
+    let in_view =
+        |d: &Digest, to: u64| d.org_id == first.org_id && d.head_seq >= from && d.head_seq <= to;
+    let mut v = Verifier::new_unanchored(first.org_id.clone(), digests.iter().map(|d| d.head_seq));
+    v.push(&first);
+    for (n, line) in lines.enumerate() {
+        let e: clment_common::ports::StoredEvent = serde_json::from_str(&line?)
+            .with_context(|| format!("line {} is not an exported event", n + 2))?;
+        to = e.seq;
+        if !v.push(&e) {
+            break;
+        }
+    }
+    for d in &digests {
+        if in_view(d, to) {
+            rest.push(d.clone());
+        }
+    }
+    let previous = rest
+        .first()
+        .and_then(|f| digests.iter().find(|d| d.number + 1 == f.number))
+        .cloned();
+    Ok(v.finish(&rest, previous.as_ref(), &keys))
 }
 
 fn audit_verify(org: &str, from: Option<String>, to: Option<String>) -> anyhow::Result<bool> {
@@ -293,7 +376,20 @@ pub fn run() -> anyhow::Result<()> {
             if audit_verify(&org, from, to)? {
                 Ok(())
             } else {
-                anyhow::bail!("the audit trail does not verify (see first_bad_seq above)")
+                Err(NotVerified.into())
+            }
+        }
+        Command::VerifyExport {
+            events,
+            digests,
+            public_keys,
+        } => {
+            let report = verify_export(&events, digests.as_deref(), &public_keys)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.verified {
+                Ok(())
+            } else {
+                Err(NotVerified.into())
             }
         }
         Command::Openapi => {

@@ -131,6 +131,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "3600",
         "How often each org's audit chain head is signed (local background task; on Azure the `audit-digest` timer).",
     ),
+    (
+        "CLMENT_RECONCILE_GRACE_SECS",
+        "900",
+        "How old (0 to 86400 s) an orphan blob or an unfinished delete must be before the reconciler (the `reconcile` timer every 15 minutes; locally a background task) removes or finishes it; protects uploads and deletes in flight.",
+    ),
 ];
 
 /// A setting is missing or malformed.
@@ -230,6 +235,8 @@ pub struct Settings {
     pub audit_retired_keys: Vec<String>,
     /// Digest signing interval.
     pub audit_digest_interval: Duration,
+    /// How old an orphan blob or a `deleting` record must be before the reconciler acts on it.
+    pub reconcile_grace: Duration,
     /// JSON body cap on API routes.
     pub max_json_bytes: usize,
     /// Invocation payload cap on trigger routes.
@@ -501,6 +508,13 @@ impl Settings {
                 1,
                 86_400,
             )?),
+            reconcile_grace: Duration::from_secs(number(
+                get,
+                "CLMENT_RECONCILE_GRACE_SECS",
+                crate::reconcile::RECONCILE_GRACE.as_secs(),
+                0,
+                86_400,
+            )?),
             max_json_bytes: usize::try_from(number(
                 get,
                 "CLMENT_MAX_JSON_BYTES",
@@ -614,6 +628,9 @@ mod tests {
                 audience: "clment-api".into()
             }
         );
+        assert_eq!(s.reconcile_grace, Duration::from_secs(900));
+        let s = Settings::from_map(&env(&[("CLMENT_RECONCILE_GRACE_SECS", "0")])).unwrap();
+        assert_eq!(s.reconcile_grace, Duration::ZERO);
     }
 
     #[test]
@@ -711,6 +728,10 @@ mod tests {
                 "CLMENT_AUTH_ALGORITHMS",
             ),
             (&[("CLMENT_MAX_JSON_BYTES", "12")], "CLMENT_MAX_JSON_BYTES"),
+            (
+                &[("CLMENT_RECONCILE_GRACE_SECS", "86401")],
+                "CLMENT_RECONCILE_GRACE_SECS",
+            ),
             (&[("CLMENT_LOG_FORMAT", "xml")], "CLMENT_LOG_FORMAT"),
         ];
         for (pairs, setting) in cases {

@@ -217,9 +217,13 @@ impl Application {
             digest_keys,
             backend_name: ports.backend_name,
         });
-        crate::reconcile::reconcile(&state)
-            .await
-            .context("reconciling storage")?;
+        if state.local.is_some() {
+            // One process and nothing in flight yet: no grace. (On Azure other instances serve while
+            // this one starts, so only the `reconcile` timer runs it, with the grace.)
+            crate::reconcile::reconcile(&state, Duration::ZERO)
+                .await
+                .context("reconciling storage")?;
+        }
         Ok(Self { listener, state })
     }
 
@@ -268,11 +272,32 @@ impl Application {
         let signer = {
             let state = self.state.clone();
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(state.settings.audit_digest_interval);
+                // The first signing is one interval after start-up, not at once.
+                let period = state.settings.audit_digest_interval;
+                let mut every =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                 every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     every.tick().await;
                     crate::triggers::audit_digest::sign_now(&state).await;
+                }
+            })
+        };
+        // Locally the reconciler runs here too (start-up ran it already); on Azure the `reconcile` timer
+        // function calls the same code.
+        let reconciler = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                if state.local.is_none() {
+                    return;
+                }
+                let period = crate::reconcile::RECONCILE_INTERVAL;
+                let mut every =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    crate::triggers::reconcile::run_now(&state).await;
                 }
             })
         };
@@ -289,6 +314,7 @@ impl Application {
         }
         pruner.abort();
         signer.abort();
+        reconciler.abort();
         drop(self.state);
         tracing::info!("stopped");
     }

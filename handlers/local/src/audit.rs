@@ -330,6 +330,38 @@ impl LocalStore {
         txn.commit().unwrap();
     }
 
+    /// Seals and appends `events` in one transaction (seeding large trails for benchmarks and tests;
+    /// the service appends one event per state change through the port).
+    ///
+    /// # Panics
+    /// When the database fails.
+    pub fn append_many(&self, org: &OrgId, events: Vec<AuditEvent>, at: OffsetDateTime) {
+        let txn = self.db().begin_write().unwrap();
+        {
+            let mut heads = txn.open_table(HEADS).unwrap();
+            let mut rows = txn.open_table(EVENTS).unwrap();
+            let mut index = txn.open_table(BY_CONTRACT).unwrap();
+            let head = heads.get(org.as_str()).unwrap().map(|v| v.value());
+            let mut prev = head.and_then(|seq| get_event(&rows, org.as_str(), seq).unwrap());
+            for event in events {
+                let stored = seal(org, prev.as_ref(), event, at);
+                rows.insert(
+                    (org.as_str(), stored.seq),
+                    serde_json::to_vec(&stored).unwrap().as_slice(),
+                )
+                .unwrap();
+                if let Some(c) = &stored.event.contract_id {
+                    index
+                        .insert((org.as_str(), c.as_str(), stored.seq), ())
+                        .unwrap();
+                }
+                heads.insert(org.as_str(), stored.seq).unwrap();
+                prev = Some(stored);
+            }
+        }
+        txn.commit().unwrap();
+    }
+
     /// The raw bytes at `(org, seq)`.
     ///
     /// # Panics

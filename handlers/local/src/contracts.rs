@@ -32,29 +32,6 @@ enum Outcome<T> {
     Conflict(String),
 }
 
-impl LocalStore {
-    /// Every contract of every org, for the start-up reconciler (not a tenant operation).
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn all_contracts(
-        &self,
-    ) -> Result<Vec<(OrgId, ContractId, ContractStatus)>, StoreError> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(err)?;
-            let t = txn.open_table(CONTRACTS).map_err(err)?;
-            let mut out = Vec::new();
-            for entry in t.iter().map_err(err)? {
-                let (_, v) = entry.map_err(err)?;
-                let r = decode(v.value())?;
-                out.push((r.org, r.id, r.status));
-            }
-            Ok(out)
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl ContractStore for LocalStore {
     async fn create(
@@ -228,6 +205,32 @@ impl ContractStore for LocalStore {
             };
             txn.commit().map_err(err)?;
             Ok(removed)
+        })
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn stale_deleting(
+        &self,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<(OrgId, ContractId)>, PortError> {
+        // A scan that keeps at most `limit` keys: `deleting` records are rare and short-lived.
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(CONTRACTS).map_err(err)?;
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(err)? {
+                if out.len() >= limit {
+                    break;
+                }
+                let (_, v) = entry.map_err(err)?;
+                let r = decode(v.value())?;
+                if r.status == ContractStatus::Deleting && r.updated_at < older_than {
+                    out.push((r.org, r.id));
+                }
+            }
+            Ok(out)
         })
         .await
         .map_err(unavailable)

@@ -3,15 +3,19 @@
 //! the master key wraps (see `crypto`). The segment AAD binds a file to its org and contract, so a
 //! file copied to another place does not decrypt.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId};
-use clment_common::ports::{ByteStream, DocumentStore, DocumentWriter, PortError};
+use clment_common::ports::{
+    ByteStream, DocumentStore, DocumentWriter, PortError, StoredBlob, SweepPage,
+};
+use time::OffsetDateTime;
 
 use crate::crypto::{DataKey, MasterKey};
 use crate::sealed::{SealedWriter, open_sealed};
@@ -87,52 +91,34 @@ impl LocalDocuments {
         Ok(key)
     }
 
-    /// Every stored blob (for the reconciler).
-    ///
-    /// # Errors
-    /// When the directory cannot be read.
-    pub async fn all_blobs(&self) -> io::Result<Vec<(OrgId, ContractId)>> {
-        let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            for org in std::fs::read_dir(&root)? {
-                let org = org?;
-                let Ok(org_id) = OrgId::parse(&org.file_name().to_string_lossy()) else {
-                    continue;
-                };
-                if !org.file_type()?.is_dir() {
-                    continue;
-                }
-                for f in std::fs::read_dir(org.path())? {
-                    let name = f?.file_name().to_string_lossy().into_owned();
-                    if let Some(id) = name
-                        .strip_suffix(&format!(".{EXT}"))
-                        .and_then(|s| ContractId::parse(s).ok())
-                    {
-                        out.push((org_id.clone(), id));
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(io::Error::other)?
-    }
-
-    /// Removes temporary files a crash left behind (run before serving).
+    /// Removes temporary files a crash left behind that were last written before `older_than` (the
+    /// reconciler: at start-up with no grace, as nothing is in flight then). Returns how many.
     ///
     /// # Errors
     /// When a directory cannot be read.
-    pub async fn remove_temp_files(&self) -> io::Result<usize> {
+    pub async fn remove_temp_files(&self, older_than: OffsetDateTime) -> io::Result<usize> {
         let root = self.root.clone();
+        let cutoff = SystemTime::from(older_than);
         tokio::task::spawn_blocking(move || {
             let mut n = 0;
             for org in std::fs::read_dir(&root)? {
                 let tmp = org?.path().join(TMP);
-                if let Ok(entries) = std::fs::read_dir(&tmp) {
-                    for e in entries {
-                        std::fs::remove_file(e?.path())?;
-                        n += 1;
+                let Ok(entries) = std::fs::read_dir(&tmp) else {
+                    continue;
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    // A file that is gone already, or was written since the cutoff, stays.
+                    let stale = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t < cutoff);
+                    if stale {
+                        match std::fs::remove_file(entry.path()) {
+                            Ok(()) => n += 1,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
             }
@@ -141,6 +127,99 @@ impl LocalDocuments {
         .await
         .map_err(io::Error::other)?
     }
+}
+
+/// Where a sweep resumes: after the original `{org}/{contract}`.
+fn parse_position(after: &str) -> Option<(OrgId, ContractId)> {
+    let (org, id) = after.split_once('/')?;
+    Some((OrgId::parse(org).ok()?, ContractId::parse(id).ok()?))
+}
+
+/// The contract whose original is the file `name` (`<contract>.clmb`, canonical form only).
+fn original_id(name: &str) -> Option<ContractId> {
+    let id = ContractId::parse(name.strip_suffix(&format!(".{EXT}"))?).ok()?;
+    (format!("{id}.{EXT}") == name).then_some(id)
+}
+
+/// One page of the sweep: the first `limit` originals in (org, contract) order after `after`. Each
+/// page reads the directories again, holding at most `limit` entries (plus the org names).
+fn sweep_page(
+    root: &Path,
+    after: Option<&(OrgId, ContractId)>,
+    limit: usize,
+) -> io::Result<SweepPage> {
+    let mut orgs = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(org) = OrgId::parse(&name) else {
+            tracing::warn!(name = %name, "sweep: skipping an entry that is not an org directory");
+            continue;
+        };
+        if !entry.file_type()?.is_dir() {
+            tracing::warn!(name = %name, "sweep: skipping an entry that is not an org directory");
+            continue;
+        }
+        if after.is_none_or(|(a, _)| org >= *a) {
+            orgs.push(org);
+        }
+    }
+    orgs.sort();
+    let mut blobs = Vec::new();
+    for org in orgs {
+        let remaining = limit - blobs.len();
+        let floor = after.filter(|(a, _)| *a == org).map(|(_, id)| *id);
+        // The `remaining` smallest ids after the floor: a max-heap that drops its largest.
+        let mut smallest: BinaryHeap<(ContractId, SystemTime)> = BinaryHeap::new();
+        let entries = match std::fs::read_dir(root.join(org.as_str())) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == TMP {
+                continue;
+            }
+            let Some(id) = original_id(&name) else {
+                tracing::warn!(org = %org, name = %name, "sweep: skipping a file that is not a contract original");
+                continue;
+            };
+            if floor.is_some_and(|f| id <= f) {
+                continue;
+            }
+            let modified = match entry.metadata().and_then(|m| m.modified()) {
+                Ok(t) => t,
+                // Deleted while the directory was read.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            smallest.push((id, modified));
+            if smallest.len() > remaining {
+                smallest.pop();
+            }
+        }
+        blobs.extend(
+            smallest
+                .into_sorted_vec()
+                .into_iter()
+                .map(|(id, modified)| StoredBlob {
+                    org: org.clone(),
+                    id,
+                    last_modified: OffsetDateTime::from(modified),
+                }),
+        );
+        if blobs.len() >= limit {
+            break;
+        }
+    }
+    let next = if blobs.len() >= limit {
+        blobs.last().map(|b| format!("{}/{}", b.org, b.id))
+    } else {
+        None
+    };
+    Ok(SweepPage { blobs, next })
 }
 
 fn ensure_dir(p: &Path) -> io::Result<()> {
@@ -230,5 +309,20 @@ impl DocumentStore for LocalDocuments {
         .await
         .map_err(io_err)?
         .map_err(io_err)
+    }
+
+    async fn sweep(&self, after: Option<String>, limit: usize) -> Result<SweepPage, PortError> {
+        let after =
+            match after.as_deref() {
+                None => None,
+                Some(a) => Some(parse_position(a).ok_or_else(|| {
+                    PortError::Unavailable("sweep: malformed continuation".into())
+                })?),
+            };
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || sweep_page(&root, after.as_ref(), limit.max(1)))
+            .await
+            .map_err(io_err)?
+            .map_err(io_err)
     }
 }

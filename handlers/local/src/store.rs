@@ -37,6 +37,9 @@ struct JobRecord {
     available_at: i64,
 }
 
+/// The database's page cache.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// The local database. Cheap to clone.
 #[derive(Clone)]
 pub struct LocalStore {
@@ -63,7 +66,12 @@ impl LocalStore {
     }
 
     fn open_path(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(err)?;
+        // redb caches file pages in process memory (1 GiB by default): bound it, so a long export or a
+        // large trail cannot grow the handler's memory with the data it reads.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(err)?;
         // Wrapped data keys, API key hashes and the audit trail live here: owner-only, like the directory.
         {
             use std::os::unix::fs::PermissionsExt as _;

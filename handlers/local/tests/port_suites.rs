@@ -58,3 +58,61 @@ async fn local_audit_log_meets_the_audit_suite() {
     let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
     suite::audit_log(std::sync::Arc::new(store)).await;
 }
+
+/// The local sweep (beyond the suite): files that are not canonical originals are skipped, temporary
+/// files are not originals, and a malformed continuation is refused.
+#[tokio::test]
+async fn the_local_sweep_skips_what_is_not_an_original() {
+    use clment_common::TenantScope;
+    use clment_common::domain::{ContractId, Region};
+    use clment_common::ports::DocumentStore as _;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(tmp.path()).unwrap();
+    let store = LocalStore::open(&dir).unwrap();
+    let docs =
+        LocalDocuments::open(&dir, store, MasterKey::load_or_create(&dir, None).unwrap()).unwrap();
+    let scope = TenantScope::for_tests("acme", Region::Us);
+    let good = ContractId::new();
+    let mut w = docs.begin(&scope, good).await.unwrap();
+    w.write(b"good").await.unwrap();
+    w.commit().await.unwrap();
+    // An upload in flight: its temp file is not an original.
+    let mut in_flight = docs.begin(&scope, ContractId::new()).await.unwrap();
+    in_flight.write(b"half").await.unwrap();
+
+    let blobs = tmp.path().join("blobs");
+    let upper = ContractId::new().to_string().to_uppercase();
+    for junk in [
+        format!("acme/{upper}.clmb"),
+        format!("acme/{}.txt", ContractId::new()),
+        "acme/notes".to_owned(),
+        "stray-file".to_owned(),
+    ] {
+        std::fs::write(blobs.join(junk), b"junk").unwrap();
+    }
+    std::fs::create_dir(blobs.join("not an org")).unwrap();
+    std::fs::write(
+        blobs.join(format!("not an org/{}.clmb", ContractId::new())),
+        b"x",
+    )
+    .unwrap();
+
+    for limit in [1, 10] {
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = docs.sweep(after, limit).await.unwrap();
+            listed.extend(page.blobs);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].id, good);
+        assert_eq!(listed[0].org.as_str(), "acme");
+    }
+    assert!(docs.sweep(Some("acme".into()), 10).await.is_err());
+    in_flight.abort().await;
+}

@@ -105,4 +105,12 @@ pub trait ContractStore: Send + Sync {
     ) -> Result<(), PortError>;
     /// Removes a record and its idempotency key. `false` when it was not there.
     async fn remove(&self, scope: &TenantScope, id: ContractId) -> Result<bool, PortError>;
+    /// Up to `limit` records of any org in `deleting` status last updated before `older_than`
+    /// (deletes a crash interrupted), in no particular order. Not a tenant operation: for the
+    /// reconciler only, which finishes each one (so the next call returns others).
+    async fn stale_deleting(
+        &self,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<(OrgId, ContractId)>, PortError>;
 }

@@ -15,7 +15,7 @@ pub mod suite;
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
 pub use audit::{Actor, AuditEvent, AuditLog, Client, Outcome, StoredEvent};
 pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Failure};
-pub use documents::{ByteStream, DocumentStore, DocumentWriter};
+pub use documents::{ByteStream, DocumentStore, DocumentWriter, StoredBlob, SweepPage};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};

@@ -6,6 +6,7 @@
 pub mod audit_digest;
 mod index_contract;
 pub mod invocation;
+pub mod reconcile;
 
 use http::HeaderMap;
 use warp::reply::Response;
@@ -43,6 +44,10 @@ pub static TRIGGERS: &[TriggerSpec] = &[
         name: "audit-digest",
         kind: TriggerKind::Timer,
     },
+    TriggerSpec {
+        name: "reconcile",
+        kind: TriggerKind::Timer,
+    },
 ];
 
 /// The trigger named `name`.
@@ -67,6 +72,7 @@ pub async fn invoke(
     let out: InvocationResponse = match spec.name {
         "index-contract" => index_contract::run(state, &req).await?,
         "audit-digest" => audit_digest::run(state, &req).await?,
+        "reconcile" => reconcile::run(state, &req).await?,
         other => {
             return Err(ApiError::internal(&format!(
                 "trigger {other} has no runner"

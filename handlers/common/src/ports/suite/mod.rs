@@ -10,7 +10,9 @@ pub use tenants::*;
 use futures_util::StreamExt as _;
 use time::OffsetDateTime;
 
-use super::{ContractRecord, ContractStatus, ContractStore, Created, DocumentStore, PortError};
+use super::{
+    ContractRecord, ContractStatus, ContractStore, Created, DocumentStore, PortError, StoredBlob,
+};
 use crate::TenantScope;
 use crate::domain::{ContractId, OrgId, Region, UserId};
 
@@ -41,8 +43,88 @@ async fn put(
     w.commit().await
 }
 
+/// Every original `sweep` lists from the start, in order, checking the page shape on the way.
+async fn sweep_all(store: &dyn DocumentStore, limit: usize) -> Vec<StoredBlob> {
+    let mut out = Vec::new();
+    let mut after = None;
+    for _ in 0..10_000 {
+        let page = store.sweep(after, limit).await.expect("sweep");
+        assert!(
+            page.blobs.len() <= limit,
+            "a page holds more than its limit"
+        );
+        out.extend(page.blobs);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+    panic!("the sweep never ends");
+}
+
+/// The sweep: every committed original of every org exactly once across small pages, with a plausible
+/// last-modified time; nothing aborted or deleted. The store may hold other originals (shared emulators).
+async fn sweeps(store: &dyn DocumentStore, acme: &TenantScope, globex: &TenantScope) {
+    // Second precision and some clock skew between the test and the service.
+    let before = OffsetDateTime::now_utc() - time::Duration::minutes(2);
+    let mut planted = Vec::new();
+    for (scope, n) in [(acme, 3), (globex, 2)] {
+        for _ in 0..n {
+            let id = ContractId::new();
+            put(store, scope, id, b"swept", 2).await.expect("commit");
+            planted.push((scope.org().clone(), id));
+        }
+    }
+    let aborted = ContractId::new();
+    let mut w = store.begin(acme, aborted).await.expect("begin");
+    w.write(b"never committed").await.expect("write");
+    w.abort().await;
+    let deleted = ContractId::new();
+    put(store, acme, deleted, b"deleted", 2)
+        .await
+        .expect("commit");
+    store.delete(acme, deleted).await.expect("delete");
+    let after = OffsetDateTime::now_utc() + time::Duration::minutes(2);
+
+    for limit in [1, 2, 1000] {
+        let listed = sweep_all(store, limit).await;
+        for (org, id) in &planted {
+            let found: Vec<_> = listed
+                .iter()
+                .filter(|b| &b.org == org && b.id == *id)
+                .collect();
+            assert_eq!(
+                found.len(),
+                1,
+                "{org}/{id} listed {} times (limit {limit})",
+                found.len()
+            );
+            assert!(
+                (before..after).contains(&found[0].last_modified),
+                "implausible last-modified {}",
+                found[0].last_modified
+            );
+        }
+        assert!(
+            !listed.iter().any(|b| b.id == aborted || b.id == deleted),
+            "an aborted or deleted original was swept"
+        );
+    }
+    for (org, id) in &planted {
+        let scope = if org == acme.org() { acme } else { globex };
+        store.delete(scope, *id).await.expect("cleanup");
+    }
+    let listed = sweep_all(store, 1000).await;
+    assert!(
+        !planted
+            .iter()
+            .any(|(org, id)| listed.iter().any(|b| &b.org == org && b.id == *id)),
+        "a deleted original is still swept"
+    );
+}
+
 /// Every `DocumentStore` adapter: round trips (each of `files`, written in odd-sized chunks), conditional
-/// create, abort, missing reads, idempotent delete, and org isolation.
+/// create, abort, missing reads, idempotent delete, org isolation, and the reconciler's sweep.
 ///
 /// # Panics
 /// When the adapter misbehaves.
@@ -108,6 +190,7 @@ pub async fn document_store(store: &dyn DocumentStore, files: &[Vec<u8>]) {
     );
     store.delete(&acme, id).await.expect("cleanup");
     store.delete(&globex, id).await.expect("cleanup");
+    sweeps(store, &acme, &globex).await;
 }
 
 fn record(org: &str, key: Option<&str>) -> ContractRecord {
@@ -130,7 +213,8 @@ fn record(org: &str, key: Option<&str>) -> ContractRecord {
 }
 
 /// Every `ContractStore` adapter: idempotent create, org isolation, newest-first pagination, optimistic
-/// replace, `deleting` hidden from lists, removal freeing the idempotency key.
+/// replace, `deleting` hidden from lists, the reconciler's stale `deleting` records, removal freeing the
+/// idempotency key.
 ///
 /// # Panics
 /// When the adapter misbehaves.
@@ -232,6 +316,7 @@ pub async fn contract_store(s: &dyn ContractStore) {
         s.get(&acme, a.id).await.expect("get").map(|r| r.status),
         Some(ContractStatus::Deleting)
     );
+    stale_deletes(s, &globex, &deleting).await;
 
     assert!(s.remove(&acme, a.id).await.expect("remove"));
     assert!(!s.remove(&acme, a.id).await.expect("remove again"));
@@ -241,4 +326,60 @@ pub async fn contract_store(s: &dyn ContractStore) {
             .expect("key freed"),
         Created::New(_)
     ));
+}
+
+/// `stale_deleting`: only `deleting` records, of every org, last updated strictly before the cutoff,
+/// at most `limit`, and no longer once removed. `marked` is a `deleting` record (of another org) updated
+/// just now.
+async fn stale_deletes(s: &dyn ContractStore, globex: &TenantScope, marked: &ContractRecord) {
+    let key = |r: &ContractRecord| (r.org.clone(), r.id);
+    let stale = |older_than: OffsetDateTime, limit: usize| async move {
+        s.stale_deleting(older_than, limit)
+            .await
+            .expect("stale deleting")
+    };
+    // A record marked an hour ago in the other org; a live one that is old.
+    let hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let mut old = record("suite-globex", None);
+    old.created_at = hour_ago;
+    old.updated_at = hour_ago;
+    s.create(globex, old.clone()).await.expect("create");
+    let mut old_deleting = old.clone();
+    old_deleting.status = ContractStatus::Deleting;
+    s.replace(globex, old_deleting.clone(), old.updated_at)
+        .await
+        .expect("mark deleting");
+    let mut live = record("suite-globex", None);
+    live.created_at = hour_ago;
+    live.updated_at = hour_ago;
+    s.create(globex, live.clone()).await.expect("create");
+
+    let future = marked.updated_at + time::Duration::seconds(1);
+    let mut all = stale(future, 100).await;
+    all.sort();
+    let mut expected = vec![key(marked), key(&old_deleting)];
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "every stale delete of every org, nothing else"
+    );
+    assert_eq!(stale(future, 1).await.len(), 1, "the limit is kept");
+    assert!(stale(future, 0).await.is_empty());
+    assert_eq!(
+        stale(marked.updated_at, 100).await,
+        vec![key(&old_deleting)],
+        "the cutoff is exclusive"
+    );
+    assert_eq!(
+        stale(hour_ago + time::Duration::minutes(30), 100).await,
+        vec![key(&old_deleting)]
+    );
+    assert!(
+        stale(hour_ago - time::Duration::minutes(30), 100)
+            .await
+            .is_empty()
+    );
+    assert!(s.remove(globex, old.id).await.expect("remove"));
+    assert!(s.remove(globex, live.id).await.expect("remove"));
+    assert_eq!(stale(future, 100).await, vec![key(marked)]);
 }
