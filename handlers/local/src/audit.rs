@@ -50,6 +50,36 @@ fn get_event(
         .transpose()
 }
 
+impl LocalStore {
+    /// The org's rows of `table` with keys after `after`, oldest first, at most `limit`.
+    async fn range_after<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        scope: &TenantScope,
+        table: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<T>, PortError> {
+        self.touch_tenant(scope.org().as_str());
+        let org = scope.org().clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(table).map_err(err)?;
+            let mut out = Vec::new();
+            for entry in t
+                .range((org.as_str(), after.saturating_add(1))..=(org.as_str(), u64::MAX))
+                .map_err(err)?
+                .take(limit)
+            {
+                let (_, v) = entry.map_err(err)?;
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)
+    }
+}
+
 #[async_trait]
 impl AuditLog for LocalStore {
     async fn append(
@@ -100,24 +130,7 @@ impl AuditLog for LocalStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, PortError> {
-        self.touch_tenant(scope.org().as_str());
-        let org = scope.org().clone();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(err)?;
-            let t = txn.open_table(EVENTS).map_err(err)?;
-            let mut out = Vec::new();
-            for entry in t
-                .range((org.as_str(), after.saturating_add(1))..=(org.as_str(), u64::MAX))
-                .map_err(err)?
-                .take(limit)
-            {
-                let (_, v) = entry.map_err(err)?;
-                out.push(decode(v.value())?);
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(unavailable)
+        self.range_after(scope, EVENTS, after, limit).await
     }
 
     async fn last(&self, scope: &TenantScope) -> Result<Option<StoredEvent>, PortError> {
@@ -251,24 +264,7 @@ impl AuditLog for LocalStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Digest>, PortError> {
-        self.touch_tenant(scope.org().as_str());
-        let org = scope.org().clone();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(err)?;
-            let t = txn.open_table(DIGESTS).map_err(err)?;
-            let mut out = Vec::new();
-            for entry in t
-                .range((org.as_str(), after.saturating_add(1))..=(org.as_str(), u64::MAX))
-                .map_err(err)?
-                .take(limit)
-            {
-                let (_, v) = entry.map_err(err)?;
-                out.push(decode(v.value())?);
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(unavailable)
+        self.range_after(scope, DIGESTS, after, limit).await
     }
 
     async fn last_digest(&self, scope: &TenantScope) -> Result<Option<Digest>, PortError> {
