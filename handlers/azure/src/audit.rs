@@ -721,11 +721,13 @@ impl AuditLog for CosmosAudit {
         let (mut lo, mut hi) = (1u64, last.seq);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let e = self
-                .read_event(org, mid)
-                .await?
-                .ok_or_else(|| PortError::Unavailable(format!("audit event {mid} is missing")))?;
-            if e.at < at {
+            // A missing event (a damaged trail) counts as earlier: the window then starts after the
+            // hole, and verification reports the hole instead of the export or verify route failing.
+            let earlier = match self.read_event(org, mid).await? {
+                Some(e) => e.at < at,
+                None => true,
+            };
+            if earlier {
                 lo = mid + 1;
             } else {
                 hi = mid;

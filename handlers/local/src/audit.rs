@@ -212,9 +212,10 @@ impl AuditLog for LocalStore {
             let (mut lo, mut hi) = (1u64, head + 1);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;
-                let e = get_event(&events, org.as_str(), mid)?
-                    .ok_or_else(|| err(format!("audit event {mid} is missing")))?;
-                if e.at < at {
+                // A missing event (a damaged trail) counts as earlier: the window then starts after
+                // the hole, and verification reports the hole instead of the route failing.
+                let earlier = get_event(&events, org.as_str(), mid)?.is_none_or(|e| e.at < at);
+                if earlier {
                     lo = mid + 1;
                 } else {
                     hi = mid;
@@ -576,5 +577,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.first_bad_seq, Some(15));
+        // A hole where the window starts is a verdict, not an error.
+        s.tamper_audit_row(ORG, 11, None);
+        let r = verify(&s, &scope, from, to, &signer.verifier())
+            .await
+            .unwrap();
+        assert!(!r.verified);
+        assert_eq!(r.first_bad_seq, Some(11));
     }
 }
