@@ -20,6 +20,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod signin;
 pub mod tenancy;
+pub mod text;
 
 pub use auth::principal::Principal;
 pub use tenancy::TenantScope;

@@ -5,9 +5,11 @@ mod api_keys;
 mod audit;
 mod contracts;
 mod documents;
+mod extract;
 mod health;
 mod jobs;
 mod orgs;
+mod search;
 /// Port contract suites (test support).
 #[cfg(feature = "test-support")]
 pub mod suite;
@@ -18,6 +20,10 @@ pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Fail
 pub use documents::{ByteStream, DocumentStore, DocumentWriter, StoredBlob, SweepPage};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
+pub use extract::{
+    Embedder, ExtractError, ExtractFailureCode, Extracted, Extractor, TextStore,
+};
+pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
 
 /// A port operation failed. Adapters map their SDK's errors into these kinds; no SDK type leaks out.

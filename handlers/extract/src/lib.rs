@@ -1,0 +1,1 @@
+//! Text extraction (being written).
