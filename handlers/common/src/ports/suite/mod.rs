@@ -2,9 +2,11 @@
 //! against each backend (local in its crate, Azure against the emulators). Test support only.
 
 mod audit;
+mod search;
 mod tenants;
 
 pub use audit::*;
+pub use search::*;
 pub use tenants::*;
 
 use futures_util::StreamExt as _;
