@@ -22,6 +22,11 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
 
+/// An application whose indexing workers run, as in production.
+pub async fn spawn_indexing() -> TestApp {
+    spawn_with(|s| s.indexing.background = true).await
+}
+
 pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::for_tests(data.path());
@@ -34,6 +39,11 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.rate_limits.org_expensive = plenty;
     settings.rate_limits.key = plenty;
     settings.rate_limits.key_expensive = plenty;
+    // Extraction workers are processes of the real handler executable.
+    settings.indexing.worker_program = Some(env!("CARGO_BIN_EXE_handler").into());
+    // Indexing workers only where a test asks for them (`spawn_indexing`): other tests count queued
+    // jobs and audit sequence numbers.
+    settings.indexing.background = false;
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());

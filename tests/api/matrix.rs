@@ -41,6 +41,7 @@ fn audited_resource(route: RouteId) -> Option<&'static str> {
         | RouteId::ContractGet
         | RouteId::ContractContent
         | RouteId::ContractActivity
+        | RouteId::Search
         | RouteId::AuditExport
         | RouteId::AuditVerify
         | RouteId::AuditDigests => None,
@@ -115,6 +116,7 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
         RouteId::ContractRename => (contract_path, Some(json!({ "title": "Renamed" }))),
         RouteId::ContractDelete => (contract_path, None),
         RouteId::ContractActivity => (format!("{contract_path}/activity"), None),
+        RouteId::Search => (format!("/api/orgs/{org}/search?q=termination"), None),
         RouteId::AuditExport => (format!("/api/orgs/{org}/audit?format=ndjson"), None),
         RouteId::AuditVerify => (format!("/api/orgs/{org}/audit/verify"), None),
         RouteId::AuditDigests => (format!("/api/orgs/{org}/audit/digests"), None),

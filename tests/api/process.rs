@@ -141,6 +141,7 @@ fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
             "CLMENT_AZURE_QUEUE_URL",
             "https://st.queue.core.windows.net",
         ),
+        ("CLMENT_AZURE_SEARCH_URL", "https://srch.search.windows.net"),
         (
             "CLMENT_AUDIT_SIGNING_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",

@@ -226,6 +226,10 @@ impl DocumentStore for BlobDocuments {
 /// and its `orgid` / `contractid` metadata must agree. Anything else is skipped and logged (by name).
 fn stored_blob(item: &BlobItem) -> Option<StoredBlob> {
     let name = item.name.as_deref().unwrap_or_default();
+    // Extracted texts live beside the originals (`{orgId}/{contractId}/text`): expected, not logged.
+    if name.ends_with("/text") {
+        return None;
+    }
     let parsed = name
         .strip_suffix("/original")
         .and_then(|rest| rest.split_once('/'))

@@ -11,19 +11,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::TokenCredential;
+pub use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
 pub use azure_core::http::Url;
 use azure_data_cosmos::options::Region as CosmosRegion;
 use azure_data_cosmos::{AccountReference, CosmosClient, RoutingStrategy};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
-use clment_common::ports::HealthCheck;
+use clment_common::ports::{HealthCheck, SearchIndex, TextStore};
 
 use crate::audit::{self, CosmosAudit};
 use crate::blob::{self, BlobDocuments};
 use crate::cosmos::{self, CosmosContracts};
 use crate::queue::{self, StorageQueueJobs};
+use crate::search::{AiSearchConfig, AiSearchIndex, SearchAuth};
 use crate::tenants::{self, CosmosApiKeys, CosmosOrgs};
+use crate::texts::BlobTexts;
 
 /// How long building the Cosmos DB client (which reads the account's properties) may take.
 pub const COSMOS_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,6 +55,13 @@ pub struct AzureEndpoints {
     pub audit_container: String,
     /// The Cosmos DB container for audit head hints (partition key `/orgId`).
     pub audit_heads_container: String,
+    /// The Azure AI Search service (`https://<service>.search.windows.net`); required.
+    pub search: Option<Url>,
+    /// The region's search index.
+    pub search_index: String,
+    /// Length of the chunk embeddings when an embedding deployment is configured (the index then
+    /// has a vector field).
+    pub vector_dimensions: Option<usize>,
     /// The Azure region this app runs in (for example `westeurope`), which Cosmos DB routing prefers;
     /// `None` follows the account's own region order.
     pub cosmos_region: Option<String>,
@@ -75,6 +84,9 @@ impl AzureEndpoints {
             jobs_queue: queue::DEFAULT_QUEUE.to_owned(),
             audit_container: audit::AUDIT_CONTAINER.to_owned(),
             audit_heads_container: audit::HEADS_CONTAINER.to_owned(),
+            search: None,
+            search_index: crate::search::DEFAULT_INDEX.to_owned(),
+            vector_dimensions: None,
             cosmos_region: None,
         }
     }
@@ -95,6 +107,12 @@ pub struct AzureBackend {
     pub jobs: Arc<StorageQueueJobs>,
     /// The audit trail (Cosmos DB).
     pub audit: Arc<CosmosAudit>,
+    /// The chunk index (Azure AI Search).
+    pub index: Arc<dyn SearchIndex>,
+    /// Extracted texts (Blob Storage, beside the originals).
+    pub texts: Arc<dyn TextStore>,
+    /// The credential every adapter signs in with (also for the embedding deployment).
+    pub credential: Arc<dyn TokenCredential>,
     /// One check per component: `blob-storage`, `cosmos-db`, `cosmos-orgs`, `cosmos-api-keys`,
     /// `storage-queue`, `cosmos-audit`. Their error text is for the log only.
     pub health: Vec<Arc<dyn HealthCheck>>,
@@ -194,14 +212,33 @@ pub fn assemble(
         )
         .map_err(|e| ConnectError::Config(e.to_string()))?,
     );
+    let texts = Arc::new(
+        BlobTexts::new(
+            endpoints.blob.as_str(),
+            Some(credential.clone()),
+            storage_options.clone(),
+            &endpoints.blob_container,
+        )
+        .map_err(|e| ConnectError::Config(e.to_string()))?,
+    );
     let jobs = Arc::new(
         StorageQueueJobs::new(
             endpoints.queue.as_str(),
-            Some(credential),
+            Some(credential.clone()),
             storage_options,
             &endpoints.jobs_queue,
         )
         .map_err(|e| ConnectError::Config(e.to_string()))?,
+    );
+    let search_url = endpoints
+        .search
+        .clone()
+        .ok_or_else(|| ConnectError::Config("the Azure AI Search URL is missing".into()))?;
+    let mut search = AiSearchConfig::new(search_url, SearchAuth::Credential(credential.clone()));
+    search.index.clone_from(&endpoints.search_index);
+    search.vector_dimensions = endpoints.vector_dimensions;
+    let index = Arc::new(
+        AiSearchIndex::new(search, None).map_err(|e| ConnectError::Config(e.to_string()))?,
     );
     for (what, name) in [
         ("database", &endpoints.database),
@@ -245,6 +282,7 @@ pub fn assemble(
         api_keys.clone(),
         jobs.clone(),
         audit.clone(),
+        index.clone(),
     ];
     Ok(AzureBackend {
         documents,
@@ -253,6 +291,9 @@ pub fn assemble(
         api_keys,
         jobs,
         audit,
+        index,
+        texts: texts as Arc<dyn TextStore>,
+        credential,
         health,
     })
 }

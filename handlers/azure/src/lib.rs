@@ -8,5 +8,9 @@ pub mod audit;
 pub mod blob;
 pub mod connect;
 pub mod cosmos;
+pub mod embed;
 pub mod queue;
+/// The chunk index on Azure AI Search (REST).
+pub mod search;
 pub mod tenants;
+pub mod texts;

@@ -8,8 +8,18 @@
 //!
 //! Auth to the emulators: shared-key signing over HTTP (test-only); production uses the managed
 //! identity through `connect::connect`, exercised against Azurite over HTTPS in `signin_azurite.rs`.
+//!
+//! Azure AI Search has no local implementation either: the index is served by
+//! `support/search_server.rs`, a local stand-in speaking its documented REST shapes (NOT the real
+//! service). Extraction runs in-process here (this test executable is not the handler, so it cannot
+//! start `handler extract-worker` processes; the worker processes are tested in `clment-extract` and
+//! by the black-box tests).
 
 mod support;
+
+#[path = "support/search_server.rs"]
+#[allow(dead_code)]
+mod search_server;
 
 #[path = "support/cosmos.rs"]
 mod emulator;
@@ -26,12 +36,16 @@ use clment_azure::cosmos::{
     CosmosContracts, DEFAULT_CONTAINER, DEFAULT_DATABASE, container_properties,
 };
 use clment_azure::queue::StorageQueueJobs;
+use clment_azure::search::{AiSearchConfig, AiSearchIndex, SearchAuth};
 use clment_azure::tenants::{CosmosApiKeys, CosmosOrgs};
+use clment_azure::texts::BlobTexts;
 use clment_common::TenantScope;
 use clment_common::access::Role;
+use clment_common::content::ContentKind;
 use clment_common::domain::{ContractId, OrgId, Region, UserId};
 use clment_common::ports::{
-    ContractRecord, ContractStatus, ContractStore as _, DocumentStore as _, HealthCheck,
+    ContractRecord, ContractStatus, ContractStore as _, DocumentStore as _, ExtractError,
+    Extracted, Extractor, HealthCheck, SearchIndex,
 };
 use clment_handler::config::{Backend, Identity};
 use clment_handler::{Application, Settings};
@@ -48,6 +62,27 @@ async fn jwks_server(jwks: Value) -> String {
     tokio::spawn(warp::serve(route).incoming(listener).run());
     format!("http://{addr}/jwks")
 }
+
+/// Extraction in this process, with the production limits (see the module docs).
+struct InProcess;
+
+#[async_trait::async_trait]
+impl Extractor for InProcess {
+    async fn extract(&self, kind: ContentKind, bytes: Vec<u8>) -> Result<Extracted, ExtractError> {
+        tokio::task::spawn_blocking(move || {
+            let limits = clment_extract::Limits::default();
+            match kind {
+                ContentKind::Pdf => clment_extract::extract_pdf(bytes, &limits),
+                ContentKind::Docx => clment_extract::extract_docx(&bytes, &limits),
+                ContentKind::Text => clment_extract::extract_text(bytes, &limits),
+            }
+        })
+        .await
+        .map_err(|e| ExtractError::Unavailable(e.to_string()))?
+    }
+}
+
+const SEARCH_KEY: &str = "stand-in-admin-key";
 
 async fn backend() -> AzureBackend {
     let cosmos = emulator::client().await;
@@ -94,6 +129,22 @@ async fn backend() -> AzureBackend {
     let orgs = Arc::new(CosmosOrgs::new(cosmos.clone()));
     let api_keys = Arc::new(CosmosApiKeys::new(cosmos.clone()));
     let audit = Arc::new(CosmosAudit::new(cosmos));
+    let texts = Arc::new(
+        BlobTexts::new(
+            &blob.service_url(),
+            None,
+            Some(Azurite::client_options()),
+            &container,
+        )
+        .unwrap(),
+    );
+    let server = search_server::SearchServer::start(SEARCH_KEY).await;
+    let mut config = AiSearchConfig::new(
+        server.endpoint().parse().unwrap(),
+        SearchAuth::ApiKey(SEARCH_KEY.to_owned().into()),
+    );
+    config.index = format!("chunks-{}", uuid::Uuid::new_v4().simple());
+    let index: Arc<dyn SearchIndex> = Arc::new(AiSearchIndex::new(config, None).unwrap());
     let health: Vec<Arc<dyn HealthCheck>> = vec![
         documents.clone(),
         contracts.clone(),
@@ -109,7 +160,28 @@ async fn backend() -> AzureBackend {
         api_keys,
         jobs,
         audit,
+        index,
+        texts,
+        credential: Arc::new(NoCredential),
         health,
+    }
+}
+
+/// The emulators are signed in with shared keys; nothing here asks for a token.
+#[derive(Debug)]
+struct NoCredential;
+
+#[async_trait::async_trait]
+impl clment_azure::connect::TokenCredential for NoCredential {
+    async fn get_token(
+        &self,
+        _scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        Err(azure_core::Error::with_message(
+            azure_core::error::ErrorKind::Credential,
+            "no tokens in this test",
+        ))
     }
 }
 
@@ -117,6 +189,7 @@ struct App {
     base: String,
     http: reqwest::Client,
     issuer: DevIssuer,
+    index: Arc<dyn SearchIndex>,
     _dir: tempfile::TempDir,
 }
 
@@ -137,6 +210,8 @@ impl App {
             queue_url: "https://unused.queue.core.windows.net".into(),
             cosmos_database: DEFAULT_DATABASE.into(),
             managed_identity_client_id: None,
+            search_url: "https://unused.search.windows.net".into(),
+            search_index: "unused".into(),
         };
         settings.identity = Identity::Issuer {
             issuer: DEV_ISSUER.into(),
@@ -147,9 +222,11 @@ impl App {
         let (_, seed) = clment_common::audit::DigestSigner::generate();
         settings.audit_signing_key = Some(secrecy::SecretString::from(seed.to_string()));
         tweak(&mut settings);
-        let app = Application::with_azure(settings, backend)
-            .await
-            .expect("the application builds on the Azure adapters");
+        let index = backend.index.clone();
+        let app =
+            Application::with_azure_and_extractor(settings, backend, Some(Arc::new(InProcess)))
+                .await
+                .expect("the application builds on the Azure adapters");
         assert_eq!(app.state().backend_name, "azure");
         assert!(app.state().local.is_none());
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -158,6 +235,7 @@ impl App {
             base,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             issuer,
+            index,
             _dir: dir,
         }
     }
@@ -206,13 +284,9 @@ async fn contracts_keys_and_the_audit_trail_work_end_to_end_on_azure() {
 
     // Upload (raw body), read back byte for byte, list, rename.
     let contract = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/docs/good")
-            .read_dir()
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "pdf"))
-            .expect("a PDF in the shared corpus"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../../shared/data/docs/good/cuad__ADAMSGOLFINC-03-21-2005-EX-10-17-ENDORSEMENT-AGREEMENT.pdf",
+        ),
     )
     .unwrap();
     let resp = app
@@ -274,6 +348,85 @@ async fn contracts_keys_and_the_audit_trail_work_end_to_end_on_azure() {
         .unwrap();
     assert_eq!(renamed.status(), 200);
 
+    // The blob trigger indexes it (on Azure nothing is queued by the upload); delivered again, it
+    // leaves one set of chunks. Then it is searchable, by its own org only.
+    let scope = TenantScope::for_operator(OrgId::parse("acme").unwrap(), Region::Us);
+    let contract_id = ContractId::parse(&id).unwrap();
+    let invocation = json!({
+        "Data": { "blob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &contract) },
+        "Metadata": {
+            "name": format!("\"acme/{id}/original\""),
+            "Properties": { "ContentLength": contract.len() },
+            "Metadata": { "orgid": "acme", "contractid": id },
+        }
+    });
+    let mut chunks = 0;
+    for (i, expect) in ["indexed", "already indexed", "already indexed"]
+        .iter()
+        .enumerate()
+    {
+        let resp = app
+            .http
+            .post(format!("{}/index-contract", app.base))
+            .header("content-type", "application/json")
+            .body(invocation.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body["Logs"][0].as_str().unwrap().contains(expect),
+            "{i}: {body}"
+        );
+        let n = app.index.count(&scope, contract_id).await.unwrap();
+        assert!(n > 0);
+        if i == 0 {
+            chunks = n;
+        }
+        assert_eq!(n, chunks, "a redelivery changed the chunks");
+    }
+    let record: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["status"], "indexed", "{record}");
+    let found: Value = app
+        .req(Method::GET, "/api/orgs/acme/search?q=agreement", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"][0]["contractId"], id.as_str(), "{found}");
+    assert_eq!(found["items"][0]["title"], "Master agreement");
+    let theirs: Value = app
+        .req(
+            Method::GET,
+            "/api/orgs/globex/search?q=agreement",
+            &app.token("globex", Role::Owner),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs["items"],
+        json!([]),
+        "another org found acme's chunks"
+    );
+
     // Another org is refused at the gate.
     let other = app.token("globex", Role::Owner);
     let cross = app
@@ -320,6 +473,20 @@ async fn contracts_keys_and_the_audit_trail_work_end_to_end_on_azure() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        app.index.count(&scope, contract_id).await.unwrap(),
+        0,
+        "chunks survived the delete"
+    );
+    let found: Value = app
+        .req(Method::GET, "/api/orgs/acme/search?q=agreement", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"], json!([]), "deleted text was found");
     let gone = app
         .req(
             Method::GET,

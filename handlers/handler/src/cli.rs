@@ -14,6 +14,9 @@ use crate::config::{Backend, Identity, Settings};
 use crate::startup::Application;
 use crate::telemetry;
 
+/// The hidden subcommand the service starts extraction workers with.
+pub const EXTRACT_WORKER: &str = "extract-worker";
+
 /// Clment function bundle.
 #[derive(Parser, Debug)]
 #[command(
@@ -272,6 +275,12 @@ fn audit_verify(org: &str, from: Option<String>, to: Option<String>) -> anyhow::
 /// # Errors
 /// Configuration, start-up or command failures, with a message naming the cause.
 pub fn run() -> anyhow::Result<()> {
+    // The extraction worker: a child process of the service with its own resource limits. It starts
+    // before anything else (no runtime, no logging) and speaks only its stdin/stdout protocol.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(EXTRACT_WORKER) {
+        std::process::exit(clment_extract::worker_main(&args[2..]));
+    }
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {

@@ -136,6 +136,61 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "900",
         "How old (0 to 86400 s) an orphan blob or an unfinished delete must be before the reconciler (the `reconcile` timer every 15 minutes; locally a background task) removes or finishes it; protects uploads and deletes in flight.",
     ),
+    (
+        "CLMENT_AZURE_SEARCH_URL",
+        "",
+        "Azure backend: Azure AI Search service URL (`https://<service>.search.windows.net`); required with `azure`.",
+    ),
+    (
+        "CLMENT_AZURE_SEARCH_INDEX",
+        "contract-chunks",
+        "Azure backend: the region's search index (created or updated at start-up).",
+    ),
+    (
+        "CLMENT_EMBEDDING_ENDPOINT",
+        "(none: keyword search)",
+        "Azure OpenAI resource URL for chunk embeddings (`https://<resource>.openai.azure.com`); without it search is keyword-only.",
+    ),
+    (
+        "CLMENT_EMBEDDING_DEPLOYMENT",
+        "",
+        "The embedding deployment's name; required with CLMENT_EMBEDDING_ENDPOINT.",
+    ),
+    (
+        "CLMENT_EMBEDDING_DIMENSIONS",
+        "1536",
+        "Length of the embedding vectors (2 to 3072).",
+    ),
+    (
+        "CLMENT_EMBEDDING_API_KEY",
+        "(managed identity)",
+        "API key for the embedding deployment; without it the managed identity is used (Azure backend only). Secret.",
+    ),
+    (
+        "CLMENT_EXTRACT_TIMEOUT_SECS",
+        "60",
+        "Wall-clock limit for extracting one document's text (the worker process is killed after it).",
+    ),
+    (
+        "CLMENT_EXTRACT_MEMORY_MB",
+        "1024",
+        "Address-space limit of each extraction worker process, in MiB.",
+    ),
+    (
+        "CLMENT_EXTRACT_WORKERS",
+        "2",
+        "Extraction worker processes that may run at once (more wait).",
+    ),
+    (
+        "CLMENT_EXTRACT_MAX_PAGES",
+        "2000",
+        "Documents with more pages fail with `too_large`.",
+    ),
+    (
+        "CLMENT_INDEX_INLINE_MAX_BYTES",
+        "16777216",
+        "Blob trigger: above this size the blob is read through the storage port instead of the payload's copy.",
+    ),
 ];
 
 /// A setting is missing or malformed.
@@ -175,7 +230,45 @@ pub enum Backend {
         cosmos_database: String,
         /// Client id of a user-assigned managed identity (`None`: the system-assigned one).
         managed_identity_client_id: Option<String>,
+        /// Azure AI Search service URL.
+        search_url: String,
+        /// The region's search index.
+        search_index: String,
     },
+}
+
+/// The embedding deployment, when one is configured.
+#[derive(Clone, Debug)]
+pub struct EmbeddingSettings {
+    /// Azure OpenAI resource URL.
+    pub endpoint: String,
+    /// Deployment name.
+    pub deployment: String,
+    /// Vector length.
+    pub dimensions: usize,
+    /// API key (else the managed identity).
+    pub api_key: Option<secrecy::SecretString>,
+}
+
+/// Limits and switches of the indexing pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexingSettings {
+    /// Wall-clock limit per extraction.
+    pub extract_timeout: Duration,
+    /// Address-space limit per worker, bytes.
+    pub extract_memory_bytes: u64,
+    /// Concurrent worker processes.
+    pub extract_workers: usize,
+    /// Page cap.
+    pub extract_max_pages: u64,
+    /// Above this the trigger reads the blob through the storage port.
+    pub inline_max_bytes: u64,
+    /// The executable whose `extract-worker` subcommand extracts (default: this one). Not an
+    /// environment setting: tests whose executable is not the handler point it at the handler.
+    pub worker_program: Option<PathBuf>,
+    /// Whether the local server runs its indexing workers (always in production; tests of other
+    /// concerns turn them off so the queue and the audit trail hold only what they wrote).
+    pub background: bool,
 }
 
 /// Where access tokens are verified.
@@ -243,6 +336,10 @@ pub struct Settings {
     pub max_invocation_bytes: usize,
     /// Shutdown grace period.
     pub shutdown_grace: Duration,
+    /// Indexing limits.
+    pub indexing: IndexingSettings,
+    /// The embedding deployment (`None`: keyword search only).
+    pub embeddings: Option<EmbeddingSettings>,
     /// Log filter.
     pub log_filter: String,
     /// Log format.
@@ -327,6 +424,22 @@ impl Settings {
                     }
                 },
                 managed_identity_client_id: get("CLMENT_AZURE_CLIENT_ID").map(str::to_owned),
+                search_url: https_url(get, "CLMENT_AZURE_SEARCH_URL", true)?,
+                search_index: match get("CLMENT_AZURE_SEARCH_INDEX").unwrap_or("contract-chunks") {
+                    i if (2..=128).contains(&i.len())
+                        && i.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                        && !i.starts_with('-') =>
+                    {
+                        i.to_owned()
+                    }
+                    i => {
+                        return Err(bad(
+                            "CLMENT_AZURE_SEARCH_INDEX",
+                            format!("must be 2-128 lower-case letters, digits or '-', got {i:?}"),
+                        ));
+                    }
+                },
             }
         } else {
             Backend::Local {
@@ -442,7 +555,62 @@ impl Settings {
             key_expensive: org_expensive,
         };
 
+        let embeddings = match get("CLMENT_EMBEDDING_ENDPOINT") {
+            None => None,
+            Some(_) => {
+                let api_key = env
+                    .get("CLMENT_EMBEDDING_API_KEY")
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                    .map(|v| secrecy::SecretString::from(v.to_owned()));
+                if api_key.is_none() && !azure {
+                    return Err(bad(
+                        "CLMENT_EMBEDDING_API_KEY",
+                        "is required with CLMENT_EMBEDDING_ENDPOINT on the local backend (no managed identity)",
+                    ));
+                }
+                Some(EmbeddingSettings {
+                    endpoint: https_url(get, "CLMENT_EMBEDDING_ENDPOINT", azure)?,
+                    deployment: get("CLMENT_EMBEDDING_DEPLOYMENT")
+                        .ok_or_else(|| {
+                            bad(
+                                "CLMENT_EMBEDDING_DEPLOYMENT",
+                                "is required with CLMENT_EMBEDDING_ENDPOINT",
+                            )
+                        })?
+                        .to_owned(),
+                    dimensions: usize::try_from(number(
+                        get,
+                        "CLMENT_EMBEDDING_DIMENSIONS",
+                        1536,
+                        2,
+                        3072,
+                    )?)
+                    .unwrap_or(1536),
+                    api_key,
+                })
+            }
+        };
+        let indexing = IndexingSettings {
+            extract_timeout: Duration::from_secs(number(
+                get,
+                "CLMENT_EXTRACT_TIMEOUT_SECS",
+                60,
+                1,
+                3600,
+            )?),
+            extract_memory_bytes: number(get, "CLMENT_EXTRACT_MEMORY_MB", 1024, 256, 65_536)? << 20,
+            extract_workers: usize::try_from(number(get, "CLMENT_EXTRACT_WORKERS", 2, 1, 64)?)
+                .unwrap_or(2),
+            extract_max_pages: number(get, "CLMENT_EXTRACT_MAX_PAGES", 2000, 1, 100_000)?,
+            inline_max_bytes: number(get, "CLMENT_INDEX_INLINE_MAX_BYTES", 16 << 20, 0, 1 << 30)?,
+            worker_program: None,
+            background: true,
+        };
+
         Ok(Self {
+            indexing,
+            embeddings,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             rate_limits,
             region,
@@ -671,6 +839,32 @@ mod tests {
                     ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
                     ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
                     ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                ],
+                "CLMENT_AZURE_SEARCH_URL",
+            ),
+            (
+                &[("CLMENT_EMBEDDING_ENDPOINT", "http://127.0.0.1:9")],
+                "CLMENT_EMBEDDING_API_KEY",
+            ),
+            (
+                &[
+                    ("CLMENT_EMBEDDING_ENDPOINT", "http://127.0.0.1:9"),
+                    ("CLMENT_EMBEDDING_API_KEY", "k"),
+                ],
+                "CLMENT_EMBEDDING_DEPLOYMENT",
+            ),
+            (
+                &[("CLMENT_EXTRACT_MEMORY_MB", "16")],
+                "CLMENT_EXTRACT_MEMORY_MB",
+            ),
+            (
+                &[
+                    ("CLMENT_BACKEND", "azure"),
+                    ("CLMENT_REGION", "eu"),
+                    ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+                    ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+                    ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                    ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
                     ("CLMENT_AUTH_ISSUER", "https://id.example"),
                     ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
                 ],
@@ -683,6 +877,7 @@ mod tests {
                     ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
                     ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
                     ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                    ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
                     ("CLMENT_AUDIT_SIGNING_KEY", "c2hvcnQ"),
                     ("CLMENT_AUTH_ISSUER", "https://id.example"),
                     ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
@@ -696,6 +891,7 @@ mod tests {
                     ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
                     ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
                     ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+                    ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
                     ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
                 ],
                 "CLMENT_AUTH_ISSUER",
@@ -750,6 +946,7 @@ mod tests {
             ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
             ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
             ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+            ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
             ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
         ]))
         .unwrap_err();
@@ -760,6 +957,7 @@ mod tests {
             ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
             ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
             ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+            ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
             ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
             ("CLMENT_AUTH_ISSUER", "https://id.clment.example"),
             ("CLMENT_AUTH_JWKS_URL", "https://id.clment.example/jwks"),

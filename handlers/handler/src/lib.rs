@@ -5,12 +5,14 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod indexing;
 pub mod reconcile;
 pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod triggers;
+pub mod worker;
 
 pub use config::Settings;
 pub use startup::Application;

@@ -40,7 +40,9 @@ const MAX_FAILURES: usize = 20;
 /// # Errors
 /// When a store fails; retrying is safe.
 pub async fn purge(state: &AppState, scope: &TenantScope, id: ContractId) -> Result<(), PortError> {
-    // Derived data (index entries, extracted text, reviews) is purged here as those capabilities land.
+    // Derived data first (index entries, extracted text; reviews when they land), then the original,
+    // then the metadata.
+    crate::indexing::remove_derived(state, scope, id).await?;
     state.documents.delete(scope, id).await?;
     state.contracts.remove(scope, id).await?;
     Ok(())

@@ -12,7 +12,8 @@ use clment_common::auth::jwks::{
 };
 use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
 use clment_common::ports::{
-    ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobSink, OrgStore,
+    ApiKeyStore, AuditLog, ContractStore, DocumentStore, Embedder, Extractor, HealthCheck,
+    JobQueue, JobSink, OrgStore, SearchIndex, TextStore,
 };
 use clment_local::{
     DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey, audit_signing_seed,
@@ -65,8 +66,74 @@ struct Ports {
     contracts: Arc<dyn ContractStore>,
     documents: Arc<dyn DocumentStore>,
     health: Vec<Arc<dyn HealthCheck>>,
+    index: Arc<dyn SearchIndex>,
+    texts: Arc<dyn TextStore>,
+    /// The local job queue its workers consume (Azure: the blob trigger indexes instead).
+    queue: Option<Arc<dyn JobQueue>>,
+    /// An extractor to use instead of worker processes of this executable (tests in other crates).
+    extractor: Option<Arc<dyn Extractor>>,
+    /// The managed identity (Azure), for the embedding deployment.
+    credential: Option<Arc<dyn clment_azure::connect::TokenCredential>>,
     local: Option<(LocalStore, Arc<LocalDocuments>)>,
     backend_name: &'static str,
+}
+
+/// The production extractor: worker processes of this executable (`handler extract-worker`), each
+/// under the configured memory, CPU and wall-time limits.
+///
+/// # Errors
+/// When the executable's path cannot be found.
+pub fn sandbox(settings: &Settings) -> anyhow::Result<Arc<dyn Extractor>> {
+    let ix = &settings.indexing;
+    let program = match &ix.worker_program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("locating the handler executable")?,
+    };
+    let limits = clment_extract::Limits {
+        max_pages: ix.extract_max_pages,
+        memory: ix.extract_memory_bytes,
+        cpu_seconds: ix.extract_timeout.as_secs(),
+        ..clment_extract::Limits::default()
+    };
+    Ok(Arc::new(clment_extract::Sandbox::new(
+        clment_extract::SandboxConfig {
+            program,
+            args: vec![crate::cli::EXTRACT_WORKER.to_owned()],
+            limits,
+            wall_time: ix.extract_timeout,
+            max_concurrent: ix.extract_workers,
+        },
+    )))
+}
+
+/// The embedding deployment, when configured.
+///
+/// # Errors
+/// When the settings cannot make a client.
+fn embedder(
+    settings: &Settings,
+    credential: Option<Arc<dyn clment_azure::connect::TokenCredential>>,
+) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    let Some(e) = &settings.embeddings else {
+        return Ok(None);
+    };
+    use clment_azure::embed::{AzureOpenAiEmbedder, EmbedAuth, EmbedderConfig};
+    let auth = match (&e.api_key, credential) {
+        (Some(key), _) => EmbedAuth::ApiKey(key.clone()),
+        (None, Some(c)) => EmbedAuth::Credential(c),
+        (None, None) => anyhow::bail!(
+            "setting CLMENT_EMBEDDING_API_KEY: is required without a managed identity"
+        ),
+    };
+    let config = EmbedderConfig::new(
+        e.endpoint
+            .parse()
+            .context("setting CLMENT_EMBEDDING_ENDPOINT: not a URL")?,
+        e.deployment.clone(),
+        e.dimensions,
+        auth,
+    );
+    Ok(Some(Arc::new(AzureOpenAiEmbedder::new(config)?)))
 }
 
 /// A built application: bound to its port, ready to serve.
@@ -94,6 +161,19 @@ impl Application {
                         .context("opening the blob directory")?,
                 );
                 let shared = Arc::new(store.clone());
+                // Each adapter holds its own copy of the master key (zeroized on drop).
+                let key = || {
+                    MasterKey::load_or_create(&dir, settings.master_key.as_ref())
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                };
+                let index = Arc::new(
+                    clment_local::LocalIndex::open(&dir, store.clone(), key()?)
+                        .map_err(|e| anyhow::anyhow!("opening the search index: {e}"))?,
+                );
+                let texts = Arc::new(
+                    clment_local::LocalTexts::open(&dir, store.clone(), key()?)
+                        .context("opening the extracted-text directory")?,
+                );
                 let ports = Ports {
                     jobs: shared.clone(),
                     orgs: shared.clone(),
@@ -101,7 +181,12 @@ impl Application {
                     audit: shared.clone(),
                     contracts: shared.clone(),
                     documents: documents.clone(),
-                    health: vec![shared],
+                    health: vec![shared.clone(), index.clone()],
+                    index,
+                    texts,
+                    queue: Some(shared),
+                    extractor: None,
+                    credential: None,
                     local: Some((store, documents)),
                     backend_name: "local",
                 };
@@ -113,6 +198,8 @@ impl Application {
                 queue_url,
                 cosmos_database,
                 managed_identity_client_id,
+                search_url,
+                search_index,
             } => {
                 let url = |name: &str, v: &str| {
                     v.parse::<clment_azure::connect::Url>()
@@ -124,6 +211,9 @@ impl Application {
                     url("CLMENT_AZURE_QUEUE_URL", queue_url)?,
                 );
                 endpoints.database.clone_from(cosmos_database);
+                endpoints.search = Some(url("CLMENT_AZURE_SEARCH_URL", search_url)?);
+                endpoints.search_index.clone_from(search_index);
+                endpoints.vector_dimensions = settings.embeddings.as_ref().map(|e| e.dimensions);
                 let credential =
                     clment_azure::connect::managed_identity(managed_identity_client_id.as_deref())
                         .context("setting up the managed identity")?;
@@ -141,6 +231,19 @@ impl Application {
     /// # Errors
     /// When token verification cannot be prepared or the port cannot be bound.
     pub async fn with_azure(settings: Settings, b: AzureBackend) -> anyhow::Result<Self> {
+        Self::with_azure_and_extractor(settings, b, None).await
+    }
+
+    /// As [`Self::with_azure`], with an extractor other than worker processes of this executable
+    /// (tests whose executable is not the handler).
+    ///
+    /// # Errors
+    /// As [`Self::with_azure`].
+    pub async fn with_azure_and_extractor(
+        settings: Settings,
+        b: AzureBackend,
+        extractor: Option<Arc<dyn Extractor>>,
+    ) -> anyhow::Result<Self> {
         let ports = Ports {
             jobs: b.jobs,
             orgs: b.orgs,
@@ -149,6 +252,11 @@ impl Application {
             contracts: b.contracts,
             documents: b.documents,
             health: b.health,
+            index: b.index,
+            texts: b.texts,
+            queue: None,
+            extractor,
+            credential: Some(b.credential),
             local: None,
             backend_name: "azure",
         };
@@ -195,6 +303,17 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
         let limiter = clment_common::ratelimit::RateLimiter::new(settings.rate_limits);
+        let extractor = match ports.extractor {
+            Some(x) => x,
+            None => sandbox(&settings)?,
+        };
+        let embedder = embedder(&settings, ports.credential)?;
+        ports
+            .index
+            .ensure_ready()
+            .await
+            .map_err(|e| anyhow::anyhow!("preparing the search index: {e}"))?;
+        let queue = ports.queue;
         let (local, local_documents) = match ports.local {
             Some((store, docs)) => (Some(store), Some(docs)),
             None => (None, None),
@@ -208,6 +327,12 @@ impl Application {
             audit: ports.audit,
             contracts: ports.contracts,
             documents: ports.documents,
+            index: ports.index,
+            texts: ports.texts,
+            extractor,
+            embedder,
+            work_ready: Arc::new(tokio::sync::Notify::new()),
+            queue,
             local,
             local_documents,
             health: ports.health,
@@ -301,6 +426,15 @@ impl Application {
                 }
             })
         };
+        // Locally, indexing workers consume the durable queue (on Azure the blob trigger indexes).
+        let workers = match &self.state.queue {
+            Some(q) if self.state.settings.indexing.background => crate::worker::spawn(
+                &self.state,
+                q.clone(),
+                self.state.settings.indexing.extract_workers,
+            ),
+            _ => Vec::new(),
+        };
         tokio::pin!(server);
         tokio::select! {
             () = &mut server => {}
@@ -315,6 +449,9 @@ impl Application {
         pruner.abort();
         signer.abort();
         reconciler.abort();
+        for w in workers {
+            w.abort();
+        }
         drop(self.state);
         tracing::info!("stopped");
     }

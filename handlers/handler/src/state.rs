@@ -5,7 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clment_common::auth::jwt::TokenValidator;
 use clment_common::ports::{
-    ApiKeyStore, AuditLog, ContractStore, DocumentStore, HealthCheck, JobSink, OrgStore,
+    ApiKeyStore, AuditLog, ContractStore, DocumentStore, Embedder, Extractor, HealthCheck, JobSink,
+    OrgStore, SearchIndex, TextStore,
 };
 
 use crate::config::Settings;
@@ -32,6 +33,18 @@ pub struct Inner {
     pub contracts: Arc<dyn ContractStore>,
     /// Contract originals (encrypted at rest).
     pub documents: Arc<dyn DocumentStore>,
+    /// The search index (chunks of extracted text).
+    pub index: Arc<dyn SearchIndex>,
+    /// Extracted text, encrypted like the contract.
+    pub texts: Arc<dyn TextStore>,
+    /// Text extraction (worker processes).
+    pub extractor: Arc<dyn Extractor>,
+    /// The embedding deployment, when configured.
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// The local job queue the indexing workers consume (`None` on Azure).
+    pub queue: Option<Arc<dyn clment_common::ports::JobQueue>>,
+    /// Wakes the local indexing workers when a job was queued.
+    pub work_ready: Arc<tokio::sync::Notify>,
     /// The local store, when that is the backend (diagnostics, reconciler, tests).
     pub local: Option<clment_local::LocalStore>,
     /// The local document store, when that is the backend (reconciler).

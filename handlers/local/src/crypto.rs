@@ -347,10 +347,92 @@ impl DataKey {
         okm
     }
 
+    /// A purpose-bound key: HKDF-SHA256(ikm = this data key, no salt, info), 32 bytes. `info` names the
+    /// purpose (and its version), so keys for different purposes are independent.
+    fn subkey(&self, info: &[u8]) -> KeyBytes {
+        let mut okm = KeyBytes::zeroed();
+        Hkdf::<Sha256>::new(None, self.0.as_bytes())
+            .expand(info, &mut okm.0[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        okm
+    }
+
+    /// AES-256-GCM under the purpose-bound key [`subkey`](Self::subkey)`(info)`. The derived key bytes are
+    /// zeroized before this returns; the cipher's key schedule when it is dropped.
+    pub(crate) fn subkey_cipher(&self, info: &[u8]) -> Aes256Gcm {
+        self.subkey(info).cipher()
+    }
+
+    /// HMAC-SHA256 keyed with the purpose-bound key [`subkey`](Self::subkey)`(info)`, ready to be cloned
+    /// per message. The derived key bytes are zeroized before this returns; the HMAC state (`hmac` 0.12
+    /// has no zeroize support) is not wiped when dropped.
+    pub(crate) fn subkey_mac(&self, info: &[u8]) -> hmac::Hmac<Sha256> {
+        use hmac::Mac as _;
+        hmac::Hmac::<Sha256>::new_from_slice(self.subkey(info).as_bytes())
+            .expect("HMAC takes any key length")
+    }
+
     /// A data key with the given bytes, for tests that need to derive file keys independently.
     #[cfg(test)]
     pub(crate) fn from_test_bytes(bytes: &[u8; KEY_LEN]) -> Self {
         Self(KeyBytes::from_slice(bytes).expect("32 bytes"))
+    }
+}
+
+/// The org data keys, for the adapters that seal with them: unwrapped on first use (a fresh one is
+/// created and stored wrapped when the org has none yet) and cached in memory.
+pub(crate) struct OrgKeys {
+    store: crate::LocalStore,
+    master: MasterKey,
+    cache: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<DataKey>>>,
+}
+
+impl OrgKeys {
+    pub(crate) fn new(store: crate::LocalStore, master: MasterKey) -> Self {
+        Self {
+            store,
+            master,
+            cache: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The store the wrapped keys live in.
+    pub(crate) fn store(&self) -> &crate::LocalStore {
+        &self.store
+    }
+
+    /// The org's data key.
+    pub(crate) async fn data_key(
+        &self,
+        org: &clment_common::domain::OrgId,
+    ) -> Result<std::sync::Arc<DataKey>, clment_common::ports::PortError> {
+        use clment_common::ports::PortError;
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(org.as_str())
+            .cloned();
+        if let Some(k) = cached {
+            return Ok(k);
+        }
+        let fresh = DataKey::generate();
+        let wrapped_fresh = self.master.wrap(org.as_str(), &fresh);
+        let wrapped = self
+            .store
+            .org_data_key(org.as_str(), wrapped_fresh)
+            .await
+            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+        let key = std::sync::Arc::new(
+            self.master
+                .unwrap(org.as_str(), &wrapped)
+                .map_err(|e| PortError::Unavailable(format!("data key for {org}: {e}")))?,
+        );
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(org.as_str().to_owned(), key.clone());
+        Ok(key)
     }
 }
 

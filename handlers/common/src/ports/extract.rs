@@ -106,8 +106,11 @@ pub trait TextStore: Send + Sync {
         text: &Extracted,
     ) -> Result<(), PortError>;
     /// The contract's extracted text, if stored.
-    async fn get_text(&self, scope: &TenantScope, id: ContractId)
-    -> Result<Option<Extracted>, PortError>;
+    async fn get_text(
+        &self,
+        scope: &TenantScope,
+        id: ContractId,
+    ) -> Result<Option<Extracted>, PortError>;
     /// Removes it. `false` when there was none.
     async fn delete_text(&self, scope: &TenantScope, id: ContractId) -> Result<bool, PortError>;
 }

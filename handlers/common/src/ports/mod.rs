@@ -18,13 +18,11 @@ pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
 pub use audit::{Actor, AuditEvent, AuditLog, Client, Outcome, StoredEvent};
 pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Failure};
 pub use documents::{ByteStream, DocumentStore, DocumentWriter, StoredBlob, SweepPage};
+pub use extract::{Embedder, ExtractError, ExtractFailureCode, Extracted, Extractor, TextStore};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
-pub use extract::{
-    Embedder, ExtractError, ExtractFailureCode, Extracted, Extractor, TextStore,
-};
-pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
+pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
 
 /// A port operation failed. Adapters map their SDK's errors into these kinds; no SDK type leaks out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

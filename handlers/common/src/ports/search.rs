@@ -147,11 +147,17 @@ pub trait SearchIndex: Send + Sync {
         chunks: Vec<ChunkDoc>,
     ) -> Result<(), PortError>;
     /// Removes every chunk of the contract. Idempotent.
-    async fn delete_contract(&self, scope: &TenantScope, contract: ContractId)
-    -> Result<(), PortError>;
+    async fn delete_contract(
+        &self,
+        scope: &TenantScope,
+        contract: ContractId,
+    ) -> Result<(), PortError>;
     /// Searches the scope's org.
-    async fn search(&self, scope: &TenantScope, query: &SearchQuery)
-    -> Result<SearchPage, PortError>;
+    async fn search(
+        &self,
+        scope: &TenantScope,
+        query: &SearchQuery,
+    ) -> Result<SearchPage, PortError>;
     /// How many chunks the contract has in the index (tests, diagnostics).
     async fn count(&self, scope: &TenantScope, contract: ContractId) -> Result<u64, PortError>;
 }

@@ -87,7 +87,9 @@ mod tests {
         let terms: Vec<_> = t.iter().map(|t| t.term.as_str()).collect();
         assert_eq!(
             terms,
-            ["termin", "the", "license", "s", "right", "termin", "30", "day"]
+            [
+                "termin", "the", "license", "s", "right", "termin", "30", "day"
+            ]
         );
         assert_eq!(&"Termination: x"[t[0].start..t[0].end], "Termination");
     }

@@ -86,8 +86,7 @@ pub fn chunk(doc: &Extracted, params: ChunkParams) -> Vec<ChunkSpan> {
         let best = breaks[lo..hi]
             .iter()
             .filter(|b| {
-                b.chr > s_chr
-                    && (b.strength == Strength::Section || b.chr >= s_chr + params.min)
+                b.chr > s_chr && (b.strength == Strength::Section || b.chr >= s_chr + params.min)
             })
             .max_by_key(|b| {
                 // Inside a section, end at the next section; from a section's start, pack whole
@@ -117,11 +116,7 @@ pub fn chunk(doc: &Extracted, params: ChunkParams) -> Vec<ChunkSpan> {
             let lo = breaks.partition_point(|b| b.chr < back);
             let hi = breaks.partition_point(|b| b.chr < cut.chr);
             // The strongest break in the overlap window, the earliest of equals.
-            if let Some(b) = breaks[lo..hi]
-                .iter()
-                .rev()
-                .max_by_key(|b| b.strength)
-            {
+            if let Some(b) = breaks[lo..hi].iter().rev().max_by_key(|b| b.strength) {
                 (n_chr, n_byte) = (b.chr, b.byte);
             }
         }
@@ -166,7 +161,13 @@ fn first_content(text: &str, mut chr: usize, byte: usize) -> (usize, usize) {
 }
 
 /// Drops trailing whitespace from a chunk's end (never below its start).
-fn trim_end(text: &str, s_chr: usize, s_byte: usize, mut chr: usize, byte: usize) -> (usize, usize) {
+fn trim_end(
+    text: &str,
+    s_chr: usize,
+    s_byte: usize,
+    mut chr: usize,
+    byte: usize,
+) -> (usize, usize) {
     let trimmed = text[s_byte..byte].trim_end();
     let removed = text[s_byte + trimmed.len()..byte].chars().count();
     chr -= removed;
@@ -199,7 +200,11 @@ fn breaks(text: &str) -> (Vec<Break>, usize) {
             } else {
                 Strength::Paragraph
             };
-            out.push(Break { chr, byte, strength });
+            out.push(Break {
+                chr,
+                byte,
+                strength,
+            });
             line_start = false;
         } else if !c.is_whitespace() && prev.is_some_and(char::is_whitespace) {
             let strength = if prev2.is_some_and(|p| matches!(p, '.' | ';' | ':' | '!' | '?')) {
@@ -207,7 +212,11 @@ fn breaks(text: &str) -> (Vec<Break>, usize) {
             } else {
                 Strength::Word
             };
-            out.push(Break { chr, byte, strength });
+            out.push(Break {
+                chr,
+                byte,
+                strength,
+            });
         }
         if c == '\n' || c == '\u{c}' || c == '\r' {
             line_start = true;
@@ -222,9 +231,20 @@ fn breaks(text: &str) -> (Vec<Break>, usize) {
 /// Whether a line starts a section: a clause number (`12.`, `3.2`, `(a)`, `IV.`), a section word
 /// (`ARTICLE`, `Section`, `Schedule`, `Exhibit`), or a short line in capitals.
 fn is_heading(rest: &str) -> bool {
-    let line = rest.split(['\n', '\r', '\u{c}']).next().unwrap_or("").trim_end();
+    let line = rest
+        .split(['\n', '\r', '\u{c}'])
+        .next()
+        .unwrap_or("")
+        .trim_end();
     let lower_start: String = line.chars().take(12).collect::<String>().to_lowercase();
-    for word in ["article ", "section ", "schedule ", "exhibit ", "annex ", "appendix "] {
+    for word in [
+        "article ",
+        "section ",
+        "schedule ",
+        "exhibit ",
+        "annex ",
+        "appendix ",
+    ] {
         if lower_start.starts_with(word) {
             return true;
         }
@@ -283,10 +303,10 @@ mod tests {
 
     #[test]
     fn breaks_prefer_sections_then_paragraphs() {
-        let para = "The Supplier shall deliver the Goods in accordance with the schedule. ".repeat(12);
-        let text = format!(
-            "1. DEFINITIONS\n{para}\n\n{para}\n2. DELIVERY\n{para}\n3. PAYMENT\n{para}"
-        );
+        let para =
+            "The Supplier shall deliver the Goods in accordance with the schedule. ".repeat(12);
+        let text =
+            format!("1. DEFINITIONS\n{para}\n\n{para}\n2. DELIVERY\n{para}\n3. PAYMENT\n{para}");
         let d = doc(&text);
         let chunks = chunk(&d, ChunkParams::default());
         for c in &chunks {
@@ -295,7 +315,10 @@ mod tests {
         }
         // Sections start chunks (no overlap before a heading).
         let starts: Vec<String> = chunks.iter().map(|c| slice(&text, c)).collect();
-        assert!(starts.iter().any(|s| s.starts_with("2. DELIVERY")), "{starts:?}");
+        assert!(
+            starts.iter().any(|s| s.starts_with("2. DELIVERY")),
+            "{starts:?}"
+        );
         assert!(starts.iter().any(|s| s.starts_with("3. PAYMENT")));
     }
 
@@ -317,7 +340,15 @@ mod tests {
 
     #[test]
     fn headings_are_recognised() {
-        for h in ["1. Definitions", "12.3 Term", "ARTICLE IV", "Section 5", "(a) the Goods", "GOVERNING LAW", "7) Notices"] {
+        for h in [
+            "1. Definitions",
+            "12.3 Term",
+            "ARTICLE IV",
+            "Section 5",
+            "(a) the Goods",
+            "GOVERNING LAW",
+            "7) Notices",
+        ] {
             assert!(is_heading(h), "{h}");
         }
         for p in ["The parties agree", "2020 was a year in which", "a. b"] {

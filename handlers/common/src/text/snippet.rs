@@ -64,8 +64,7 @@ pub fn snippet(text: &str, query: &str, max_chars: usize) -> Snippet {
     // End at a word end when cutting.
     let to = if to < text.len() {
         all.iter()
-            .filter(|t| t.end <= to && t.start >= from)
-            .next_back()
+            .rfind(|t| t.end <= to && t.start >= from)
             .map_or(to, |t| t.end)
     } else {
         to
@@ -158,7 +157,10 @@ mod tests {
             "termination notice",
             200,
         );
-        assert_eq!(s.text, "This Agreement may be terminated by either party on thirty days notice.");
+        assert_eq!(
+            s.text,
+            "This Agreement may be terminated by either party on thirty days notice."
+        );
         assert_eq!(marked(&s), ["terminated", "notice"]);
     }
 
@@ -170,7 +172,11 @@ mod tests {
             "More filler. ".repeat(40)
         );
         let s = snippet(&text, "Delaware law", 120);
-        assert!(s.text.starts_with('…') && s.text.ends_with('…'), "{}", s.text);
+        assert!(
+            s.text.starts_with('…') && s.text.ends_with('…'),
+            "{}",
+            s.text
+        );
         assert!(s.text.chars().count() <= 124);
         assert_eq!(marked(&s), ["law", "Delaware", "law", "Delaware"]);
     }

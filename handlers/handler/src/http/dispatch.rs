@@ -346,6 +346,7 @@ async fn route_to_handler(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         RouteId::ContractRename => handlers::contracts::rename(ctx).await,
         RouteId::ContractDelete => handlers::contracts::delete(&ctx).await,
         RouteId::ContractActivity => handlers::audit::activity(&ctx).await,
+        RouteId::Search => handlers::search::search(&ctx).await,
         RouteId::AuditExport => handlers::audit::export(&ctx).await,
         RouteId::AuditVerify => handlers::audit::verify(&ctx).await,
         RouteId::AuditDigests => handlers::audit::digests(&ctx).await,

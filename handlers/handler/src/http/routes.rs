@@ -42,6 +42,8 @@ pub enum RouteId {
     ContractDelete,
     /// `GET /api/orgs/{orgId}/contracts/{contractId}/activity`.
     ContractActivity,
+    /// `GET /api/orgs/{orgId}/search`.
+    Search,
     /// `GET /api/orgs/{orgId}/audit`.
     AuditExport,
     /// `GET /api/orgs/{orgId}/audit/verify`.
@@ -266,6 +268,14 @@ pub static ROUTES: &[RouteSpec] = &[
         RouteId::ContractActivity,
         Method::GET,
         "/api/orgs/{orgId}/contracts/{contractId}/activity",
+        Access::Tenant(Permission::ContractsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::Search,
+        Method::GET,
+        "/api/orgs/{orgId}/search",
         Access::Tenant(Permission::ContractsRead),
         Credentials::Any,
         None,

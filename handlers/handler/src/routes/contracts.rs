@@ -477,19 +477,21 @@ pub async fn upload(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         }
         Created::New(r) => r,
     };
-    // Indexing is queued durably; the Azure backend's blob trigger does this instead.
-    let job = Job::IndexContract {
+    // Locally indexing is queued durably here; on Azure the blob trigger (Event Grid) starts it.
+    let job = ctx.state.local.is_some().then(|| Job::IndexContract {
         org: stored.org.clone(),
         contract: id,
         size: Some(stored.size),
-    };
+    });
     let details = serde_json::json!({ "fileName": stored.file_name, "size": stored.size, "sha256": stored.sha256, "contentType": stored.content_type });
     let done = async {
-        ctx.state
-            .jobs
-            .enqueue(job)
-            .await
-            .map_err(|e| e.to_string())?;
+        if let Some(job) = job {
+            ctx.state
+                .jobs
+                .enqueue(job)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         ctx.audit("contract", &id.to_string(), Some(&id.to_string()), details)
             .await
             .map_err(|e| e.to_string())
@@ -499,6 +501,7 @@ pub async fn upload(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         undo_blob().await;
         return Err(ApiError::internal(&e));
     }
+    ctx.state.work_ready.notify_one();
     tracing::info!(contract = %id, size = stored.size, kind = ?received.kind, "contract stored");
     Ok(created_response(&stored))
 }

@@ -8,3 +8,4 @@ pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod orgs;
+pub mod search;

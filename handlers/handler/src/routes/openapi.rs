@@ -59,13 +59,14 @@ impl Modify for Bearer {
         super::contracts::rename,
         super::contracts::delete,
         super::audit::activity,
+        super::search::search,
         super::audit::export,
         super::audit::verify,
         super::audit::digests,
     ),
     components(schemas(clment_common::problem::Problem, clment_common::problem::ErrorCode)),
     modifiers(&Bearer),
-    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"), (name = "audit"))
+    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"), (name = "search"), (name = "audit"))
 )]
 pub struct ApiDoc;
 

@@ -1,11 +1,15 @@
-//! `index-contract`: the blob trigger on the `contracts` container (Event Grid source). It turns the
-//! host's payload into a durable "index this contract" job; indexing itself consumes the queue.
+//! `index-contract`: the blob trigger on the `contracts` container (Event Grid source). It indexes the
+//! landed contract at once (see [`crate::indexing`]), from the payload's copy of the bytes when the
+//! blob is small enough, else through the storage port. A transient failure answers 500 so the host
+//! redelivers (five times, then the poison queue); a document that cannot be indexed ends `failed`
+//! and is acknowledged.
 
+use bytes::Bytes;
 use clment_common::domain::{ContractId, OrgId};
-use clment_common::ports::Job;
 
 use super::invocation::{InvocationRequest, InvocationResponse, field, invalid};
 use crate::http::reply::ApiError;
+use crate::indexing::Indexed;
 use crate::state::AppState;
 
 /// The binding name in `functions/index-contract/function.json`.
@@ -20,6 +24,8 @@ pub struct LandedBlob {
     pub contract: ContractId,
     /// Size in bytes, from the payload or the blob properties.
     pub size: Option<u64>,
+    /// The bytes, when the payload carried them.
+    pub content: Option<Bytes>,
 }
 
 /// Outcome of reading a payload.
@@ -92,13 +98,14 @@ pub fn parse(req: &InvocationRequest) -> Result<Parsed, ApiError> {
         org,
         contract,
         size,
+        content: content.map(Bytes::from),
     }))
 }
 
-/// Runs the trigger: queue the indexing job durably, then acknowledge.
+/// Runs the trigger: index the contract, then acknowledge.
 ///
 /// # Errors
-/// 400 for a bad payload; 500 when the job cannot be stored (the host retries).
+/// 400 for a bad payload; 500 when indexing must be retried (the host redelivers).
 pub async fn run(
     state: &AppState,
     req: &InvocationRequest,
@@ -110,21 +117,23 @@ pub async fn run(
         }),
         Parsed::Contract(blob) => {
             tracing::Span::current().record("org", blob.org.as_str());
-            let id = state
-                .jobs
-                .enqueue(Job::IndexContract {
-                    org: blob.org,
-                    contract: blob.contract,
-                    size: blob.size,
-                })
+            // Large blobs are read through the storage port rather than trusted from the payload.
+            let content = blob
+                .content
+                .filter(|c| c.len() as u64 <= state.settings.indexing.inline_max_bytes);
+            let outcome = crate::indexing::index_contract(state, &blob.org, blob.contract, content)
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
-            tracing::info!(job = id, contract = %blob.contract, "indexing queued");
+            let log = match outcome {
+                Indexed::Done { chunks } => {
+                    format!("contract {} indexed: {chunks} chunks", blob.contract)
+                }
+                Indexed::AlreadyIndexed => format!("contract {} already indexed", blob.contract),
+                Indexed::Failed(code) => format!("contract {} failed: {code}", blob.contract),
+                Indexed::Skipped(why) => format!("contract {} skipped: {why}", blob.contract),
+            };
             Ok(InvocationResponse {
-                logs: vec![format!(
-                    "indexing queued for contract {} as job {id}",
-                    blob.contract
-                )],
+                logs: vec![log],
                 ..InvocationResponse::default()
             })
         }

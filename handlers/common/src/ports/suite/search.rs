@@ -103,7 +103,10 @@ pub async fn search_index(index: &dyn SearchIndex) {
 
     // The best hit for a clause's words is that clause, with its place in the document.
     let page = index
-        .search(&acme, &query("governed by the laws of Delaware", None, 10, 0))
+        .search(
+            &acme,
+            &query("governed by the laws of Delaware", None, 10, 0),
+        )
         .await
         .expect("search");
     let best = &page.hits[0];
@@ -118,7 +121,10 @@ pub async fn search_index(index: &dyn SearchIndex) {
         .search(&acme, &query("terminated", None, 10, 0))
         .await
         .expect("search");
-    assert_eq!(page.hits.first().map(|h| h.chunk_id.clone()), Some(ChunkDoc::id_for(a, 0)));
+    assert_eq!(
+        page.hits.first().map(|h| h.chunk_id.clone()),
+        Some(ChunkDoc::id_for(a, 0))
+    );
     // Words that are nowhere: nothing.
     let page = index
         .search(&acme, &query("xylophone", None, 10, 0))
@@ -163,10 +169,16 @@ pub async fn search_index(index: &dyn SearchIndex) {
     index.delete_contract(&acme, a).await.expect("delete again");
     assert_eq!(index.count(&acme, a).await.expect("count"), 0);
     let page = index
-        .search(&acme, &query("Confidential Information Receiving Party", None, 10, 0))
+        .search(
+            &acme,
+            &query("Confidential Information Receiving Party", None, 10, 0),
+        )
         .await
         .expect("search");
-    assert!(page.hits.iter().all(|h| h.contract != a), "deleted text found");
+    assert!(
+        page.hits.iter().all(|h| h.contract != a),
+        "deleted text found"
+    );
     // The other org is untouched.
     assert_eq!(index.count(&globex, g).await.expect("count"), 2);
 
@@ -198,7 +210,11 @@ pub async fn search_index(index: &dyn SearchIndex) {
     // Hybrid: with vectors the mode says so, and a chunk that is second by words but nearest by
     // meaning leads (reciprocal rank fusion: 1/62 + 1/61 beats 1/61 + 1/63).
     let v = ContractId::new();
-    let vectors = vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]];
+    let vectors = vec![
+        vec![1.0, 0.0, 0.0],
+        vec![0.0, 1.0, 0.0],
+        vec![0.0, 0.0, 1.0],
+    ];
     index
         .replace_contract(
             &acme,

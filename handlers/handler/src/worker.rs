@@ -1,0 +1,108 @@
+//! The local backend's background workers: they lease jobs from the durable in-process queue and run
+//! them (on Azure the blob trigger runs indexing instead). A job whose worker dies is leased again
+//! when its lease expires; a deferred job is retried with exponential backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clment_common::ports::{Job, JobQueue, LeasedJob};
+
+use crate::indexing::{self, Indexed};
+use crate::state::AppState;
+
+/// How often idle workers look for work they were not woken for (jobs whose backoff ran out).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Attempts after which a deferred job is given up: the contract ends `failed` with `unavailable`
+/// (about an hour and a half of backoff).
+pub const MAX_ATTEMPTS: u32 = 12;
+
+/// The retry delay after `attempt` failed attempts: 2 s, 4 s, ... capped at 5 minutes.
+#[must_use]
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempt.min(9))).min(Duration::from_secs(300))
+}
+
+/// Starts `n` workers on `queue`; they run until aborted.
+pub fn spawn(
+    state: &AppState,
+    queue: Arc<dyn JobQueue>,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..n.max(1))
+        .map(|_| {
+            let state = state.clone();
+            let queue = queue.clone();
+            tokio::spawn(async move { run(state, queue).await })
+        })
+        .collect()
+}
+
+async fn run(state: AppState, queue: Arc<dyn JobQueue>) {
+    // Long enough for the slowest extraction plus the writes around it.
+    let lease = state.settings.indexing.extract_timeout * 2 + Duration::from_secs(60);
+    loop {
+        match queue.lease(lease).await {
+            Ok(Some(job)) => handle(&state, queue.as_ref(), job).await,
+            Ok(None) => {
+                let _ = tokio::time::timeout(POLL, state.work_ready.notified()).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "job queue unavailable");
+                tokio::time::sleep(POLL * 4).await;
+            }
+        }
+    }
+}
+
+async fn handle(state: &AppState, queue: &dyn JobQueue, leased: LeasedJob) {
+    let outcome = match &leased.job {
+        Job::IndexContract { org, contract, .. } => {
+            indexing::index_contract(state, org, *contract, None).await
+        }
+    };
+    let done = match outcome {
+        Ok(Indexed::Done { .. } | Indexed::AlreadyIndexed | Indexed::Failed(_)) => true,
+        Ok(Indexed::Skipped(why)) => {
+            tracing::info!(job = leased.id, why, "job skipped");
+            true
+        }
+        Err(e) if leased.attempt >= MAX_ATTEMPTS => {
+            tracing::error!(job = leased.id, attempt = leased.attempt, error = %e, "job given up");
+            let Job::IndexContract { org, contract, .. } = &leased.job;
+            match indexing::give_up(state, org, *contract, leased.attempt).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!(job = leased.id, error = %e, "could not mark the contract failed");
+                    let _ = queue.retry_later(leased.id, backoff(leased.attempt)).await;
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            let delay = backoff(leased.attempt);
+            tracing::warn!(job = leased.id, attempt = leased.attempt, delay_secs = delay.as_secs(), error = %e, "job deferred");
+            if let Err(e) = queue.retry_later(leased.id, delay).await {
+                tracing::error!(job = leased.id, error = %e, "could not defer a job; its lease will expire");
+            }
+            false
+        }
+    };
+    if done && let Err(e) = queue.complete(leased.id).await {
+        tracing::error!(job = leased.id, error = %e, "could not complete a job; it will run again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(8), Duration::from_secs(256));
+        assert_eq!(backoff(9), Duration::from_secs(300));
+        assert_eq!(backoff(40), Duration::from_secs(300));
+    }
+}
