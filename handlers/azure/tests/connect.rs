@@ -48,7 +48,7 @@ fn closed_port() -> u16 {
 }
 
 fn endpoints(port: u16) -> AzureEndpoints {
-    AzureEndpoints::new(
+    let mut e = AzureEndpoints::new(
         format!("https://127.0.0.1:{port}/blobacct")
             .parse()
             .unwrap(),
@@ -56,7 +56,9 @@ fn endpoints(port: u16) -> AzureEndpoints {
         format!("https://127.0.0.1:{port}/queueacct")
             .parse()
             .unwrap(),
-    )
+    );
+    e.search = Some(format!("https://127.0.0.1:{port}/").parse().unwrap());
+    e
 }
 
 fn no_retries() -> ClientOptions {
@@ -85,7 +87,8 @@ async fn assemble_wires_every_adapter_to_the_credential_without_io() {
             "cosmos-orgs",
             "cosmos-api-keys",
             "storage-queue",
-            "cosmos-audit"
+            "cosmos-audit",
+            "ai-search"
         ]
     );
     assert!(

@@ -171,6 +171,8 @@ async fn backend(credential: Arc<dyn TokenCredential>, ca_pem: Option<&str>) -> 
     );
     endpoints.blob_container = "signin".into();
     endpoints.jobs_queue = "signin-jobs".into();
+    // Assembled only (no request reaches it here).
+    endpoints.search = Some("https://unused.search.windows.net".parse().unwrap());
     assemble(
         &endpoints,
         credential,

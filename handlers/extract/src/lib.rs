@@ -15,9 +15,11 @@
 //!   in-process. Call them only inside the worker.
 //!
 //! Output: the text, pages separated by form feeds (`\u{c}`), and the character offset (Unicode
-//! scalar values) where each page starts. See [ADR 14](../../../docs/adr/0014-text-extraction.md).
+//! scalar values) where each page starts. Failure details never quote the document.
 //!
-//! Failure details never quote the document.
+//! The decision and its measurements: `docs/adr/0014-text-extraction.md`.
+
+#![warn(missing_docs)]
 
 mod docx;
 mod limits;

@@ -48,7 +48,10 @@ impl Default for Limits {
 /// A worker flag was unknown or malformed (a bug in the caller, not a property of the document).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("bad worker argument {0:?}")]
-pub struct BadArgument(pub String);
+pub struct BadArgument(
+    /// The offending argument, or what is missing.
+    pub String,
+);
 
 impl Limits {
     /// The flag names, in [`Limits::to_args`] order.

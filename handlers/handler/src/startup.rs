@@ -93,6 +93,7 @@ pub fn sandbox(settings: &Settings) -> anyhow::Result<Arc<dyn Extractor>> {
         max_pages: ix.extract_max_pages,
         memory: ix.extract_memory_bytes,
         cpu_seconds: ix.extract_timeout.as_secs(),
+        max_input: settings.max_upload_bytes,
         ..clment_extract::Limits::default()
     };
     Ok(Arc::new(clment_extract::Sandbox::new(
