@@ -531,3 +531,109 @@ fn admin_audit_export_and_verify_work_from_the_command_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Peak resident memory of a process, from /proc (KiB).
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// The real handler indexes every hostile file of the shared corpus (zip bomb, XXE, 100,000 pages,
+/// 100,000-deep nesting, loops, truncation, encryption, scans, extension lies): each upload ends
+/// `indexed` or `failed` with a reason, the process stays up, and its own memory stays small because
+/// extraction runs in limited worker processes.
+#[test]
+fn hostile_files_never_take_the_handler_down_or_its_memory_up() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let token = String::from_utf8(
+        command(data.path(), 0)
+            .args(["dev-token", "--org", "acme", "--role", "admin"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let mut child = command(data.path(), port)
+        .env("CLMENT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port);
+    let base = format!("http://127.0.0.1:{port}/api/orgs/acme/contracts");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/docs/hostile");
+    let mut ids = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let ct = if name.ends_with(".pdf") {
+            "application/pdf"
+        } else {
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        };
+        let resp = rt.block_on(
+            client
+                .post(&base)
+                .bearer_auth(&token)
+                .header("content-type", ct)
+                .body(std::fs::read(&path).unwrap())
+                .send(),
+        );
+        let resp = resp.unwrap();
+        let status = resp.status().as_u16();
+        assert!(
+            status == 201 || (400..500).contains(&status),
+            "{name}: {status}"
+        );
+        if status == 201 {
+            let v: serde_json::Value = rt.block_on(resp.json()).unwrap();
+            ids.push((name, v["id"].as_str().unwrap().to_owned()));
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(240);
+    for (name, id) in &ids {
+        loop {
+            let r: serde_json::Value = rt
+                .block_on(async {
+                    client
+                        .get(format!("{base}/{id}"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await?
+                        .json()
+                        .await
+                })
+                .unwrap();
+            match r["status"].as_str() {
+                Some("indexed") => break,
+                Some("failed") => {
+                    assert!(r["failure"]["code"].is_string(), "{name}: {r}");
+                    break;
+                }
+                _ => {
+                    assert!(Instant::now() < until, "{name} did not settle: {r}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the handler exited");
+    let peak = peak_rss_kib(child.id());
+    assert!(peak < 200 * 1024, "handler peak RSS {peak} KiB");
+    eprintln!(
+        "handler peak RSS after {} hostile files: {} MiB",
+        ids.len(),
+        peak / 1024
+    );
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+}

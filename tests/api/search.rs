@@ -451,3 +451,125 @@ async fn queries_are_validated_and_pages_continue() {
     }
     assert_eq!(seen.len() as u64, chunk_count(&app, "acme", &id).await);
 }
+
+/// Not the real Azure OpenAI service: a loopback server speaking the documented embeddings wire
+/// protocol (`POST /openai/deployments/{d}/embeddings?api-version=...`, `api-key`). Each text becomes
+/// a vector of 16 word-hash buckets, so texts sharing words are near each other.
+async fn embeddings_stand_in() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use warp::Filter as _;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let route = warp::post()
+        .and(warp::path!("openai" / "deployments" / "emb" / "embeddings"))
+        .and(warp::header::exact("api-key", "stand-in-key"))
+        .and(warp::body::json())
+        .map(move |body: Value| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let inputs = body["input"].as_array().cloned().unwrap_or_default();
+            let data: Vec<Value> = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut v = vec![0.0f32; 16];
+                    for w in t.as_str().unwrap_or_default().split_whitespace() {
+                        let h = w
+                            .to_lowercase()
+                            .bytes()
+                            .fold(7usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+                        v[h % 16] += 1.0;
+                    }
+                    json!({ "object": "embedding", "index": i, "embedding": v })
+                })
+                .collect();
+            warp::reply::json(&json!({
+                "object": "list", "data": data, "model": "emb",
+                "usage": { "prompt_tokens": 1, "total_tokens": 1 }
+            }))
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (format!("http://{addr}"), calls)
+}
+
+/// With an embedding deployment configured, chunks are embedded at indexing, the query is embedded
+/// at search, and the answer is hybrid (no keyword-only notice).
+#[tokio::test]
+async fn with_an_embedding_model_search_is_hybrid() {
+    let (endpoint, calls) = embeddings_stand_in().await;
+    let app = crate::helpers::spawn_with(|s| {
+        s.indexing.background = true;
+        s.embeddings = Some(clment_handler::config::EmbeddingSettings {
+            endpoint,
+            deployment: "emb".into(),
+            dimensions: 16,
+            api_key: Some("stand-in-key".to_owned().into()),
+        });
+    })
+    .await;
+    let id = app
+        .upload_text(
+            "acme",
+            "1. PAYMENT\nInvoices are payable within thirty days of receipt.\n\n2. TERM\nThis Agreement runs for two years.\n",
+        )
+        .await;
+    let r = settled(&app, "acme", &id, Duration::from_secs(30)).await;
+    assert_eq!(r["status"], "indexed", "{r}");
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "chunks were embedded"
+    );
+    let page = search(&app, "acme", &q("invoices payable")).await;
+    assert_eq!(page["mode"], "hybrid", "{page}");
+    assert!(page.get("notice").is_none(), "{page}");
+    assert_eq!(page["items"][0]["contractId"], id.as_str());
+}
+
+/// Every CUAD dev contract, as text in one org and as its PDF in another: each indexes, and its
+/// longest labelled clause, searched in its org, finds it first.
+#[tokio::test]
+async fn every_cuad_dev_contract_is_found_first_by_its_longest_labelled_clause() {
+    let app = spawn_app().await;
+    let labels = std::fs::read_to_string(shared("cuad/dev/labels.jsonl")).unwrap();
+    let mut longest: std::collections::BTreeMap<String, String> = Default::default();
+    for line in labels.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let slug = v["contract"].as_str().unwrap().to_owned();
+        for a in v["answers"].as_array().unwrap() {
+            let t = a["text"].as_str().unwrap();
+            if longest.get(&slug).is_none_or(|l| t.len() > l.len()) {
+                longest.insert(slug.clone(), t.to_owned());
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for slug in longest.keys() {
+        let txt = std::fs::read(shared(&format!("cuad/dev/{slug}.txt"))).unwrap();
+        let pdf = std::fs::read(shared(&format!("cuad/dev/pdf/{slug}.pdf"))).unwrap();
+        let t = upload(&app, "txt", txt, "text/plain", "c.txt").await;
+        let p = upload(&app, "pdf", pdf, "application/pdf", "c.pdf").await;
+        ids.push((slug.clone(), t, p));
+    }
+    let mut misses = Vec::new();
+    for (slug, t, p) in &ids {
+        for (org, id) in [("txt", t), ("pdf", p)] {
+            let r = settled(&app, org, id, Duration::from_secs(300)).await;
+            assert_eq!(r["status"], "indexed", "{slug} ({org}): {r}");
+            let clause = &longest[slug];
+            let mut query = String::new();
+            for w in clause.split_whitespace() {
+                if query.len() + w.len() + 1 > 480 {
+                    break;
+                }
+                query.push_str(w);
+                query.push(' ');
+            }
+            let page = search(&app, org, &q(query.trim_end())).await;
+            if page["items"][0]["contractId"] != id.as_str() {
+                misses.push(format!("{slug} ({org})"));
+            }
+        }
+    }
+    assert!(misses.is_empty(), "not first: {misses:?}");
+    assert_eq!(ids.len(), 60);
+}
