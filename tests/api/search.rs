@@ -82,6 +82,19 @@ async fn chunk_count(app: &TestApp, org: &str, id: &str) -> u64 {
         .unwrap()
 }
 
+/// A clause as a query: its whole words, within the query limit.
+fn clause_query(clause: &str) -> String {
+    let mut q = String::new();
+    for w in clause.split_whitespace() {
+        if q.len() + w.len() + 1 > 480 {
+            break;
+        }
+        q.push_str(w);
+        q.push(' ');
+    }
+    q.trim_end().to_owned()
+}
+
 /// A labelled clause of a CUAD dev contract (its text, up to the query limit).
 fn labelled_clause(slug: &str, category: &str) -> String {
     let labels = std::fs::read_to_string(shared("cuad/dev/labels.jsonl")).unwrap();
@@ -89,16 +102,7 @@ fn labelled_clause(slug: &str, category: &str) -> String {
         let v: Value = serde_json::from_str(line).unwrap();
         if v["contract"] == slug && v["category"] == category {
             let text = v["answers"][0]["text"].as_str().unwrap();
-            // The clause, within the query limit (whole words).
-            let mut q = String::new();
-            for w in text.split_whitespace() {
-                if q.len() + w.len() + 1 > 480 {
-                    break;
-                }
-                q.push_str(w);
-                q.push(' ');
-            }
-            return q.trim_end().to_owned();
+            return clause_query(text);
         }
     }
     panic!("no {category} label for {slug}");
@@ -564,16 +568,7 @@ async fn every_cuad_dev_contract_is_found_first_by_its_longest_labelled_clause()
         for (org, id) in [("txt", t), ("pdf", p)] {
             let r = settled(&app, org, id, Duration::from_secs(300)).await;
             assert_eq!(r["status"], "indexed", "{slug} ({org}): {r}");
-            let clause = &longest[slug];
-            let mut query = String::new();
-            for w in clause.split_whitespace() {
-                if query.len() + w.len() + 1 > 480 {
-                    break;
-                }
-                query.push_str(w);
-                query.push(' ');
-            }
-            let page = search(&app, org, &q(query.trim_end())).await;
+            let page = search(&app, org, &q(&clause_query(&longest[slug]))).await;
             if page["items"][0]["contractId"] != id.as_str() {
                 misses.push(format!("{slug} ({org})"));
             }

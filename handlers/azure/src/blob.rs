@@ -55,6 +55,30 @@ const CONTENT_TYPE: &str = "application/octet-stream";
 #[error("blob storage configuration: {0}")]
 pub struct BlobConfigError(String);
 
+/// A client for `container` in the account at `service_url` (shared by the originals and the
+/// extracted texts, which live side by side).
+pub(crate) fn container_client(
+    service_url: &str,
+    credential: Option<Arc<dyn TokenCredential>>,
+    options: Option<ClientOptions>,
+    container: &str,
+) -> Result<BlobContainerClient, String> {
+    if container.is_empty() || container.contains('/') {
+        return Err(format!("bad container name {container:?}"));
+    }
+    let mut url =
+        Url::parse(service_url).map_err(|e| format!("service URL {service_url:?}: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|()| format!("service URL {service_url:?} is not a base"))?
+        .pop_if_empty()
+        .push(container);
+    let options = BlobContainerClientOptions {
+        client_options: options.unwrap_or_default(),
+        ..Default::default()
+    };
+    BlobContainerClient::new(url, credential, Some(options)).map_err(|e| e.to_string())
+}
+
 /// The [`DocumentStore`] on Azure Blob Storage.
 #[derive(Clone)]
 pub struct BlobDocuments {
@@ -86,21 +110,8 @@ impl BlobDocuments {
         options: Option<ClientOptions>,
         container: &str,
     ) -> Result<Self, BlobConfigError> {
-        if container.is_empty() || container.contains('/') {
-            return Err(BlobConfigError(format!("bad container name {container:?}")));
-        }
-        let mut url = Url::parse(service_url)
-            .map_err(|e| BlobConfigError(format!("service URL {service_url:?}: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|()| BlobConfigError(format!("service URL {service_url:?} is not a base")))?
-            .pop_if_empty()
-            .push(container);
-        let options = BlobContainerClientOptions {
-            client_options: options.unwrap_or_default(),
-            ..Default::default()
-        };
-        let container = BlobContainerClient::new(url, credential, Some(options))
-            .map_err(|e| BlobConfigError(e.to_string()))?;
+        let container = container_client(service_url, credential, options, container)
+            .map_err(BlobConfigError)?;
         Ok(Self {
             container: Arc::new(container),
         })

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
-use azure_core::http::{ClientOptions, Url};
+use azure_core::http::ClientOptions;
 use azure_storage_blob::models::{BlockBlobClientUploadOptions, StorageErrorCode};
-use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
+use azure_storage_blob::{BlobClient, BlobContainerClient};
 use bytes::Bytes;
 use clment_common::TenantScope;
 use clment_common::domain::ContractId;
@@ -65,22 +65,8 @@ impl BlobTexts {
         options: Option<ClientOptions>,
         container: &str,
     ) -> Result<Self, TextConfigError> {
-        let config = TextConfigError;
-        if container.is_empty() || container.contains('/') {
-            return Err(config(format!("bad container name {container:?}")));
-        }
-        let mut url = Url::parse(service_url)
-            .map_err(|e| config(format!("service URL {service_url:?}: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|()| config(format!("service URL {service_url:?} is not a base")))?
-            .pop_if_empty()
-            .push(container);
-        let options = BlobContainerClientOptions {
-            client_options: options.unwrap_or_default(),
-            ..Default::default()
-        };
-        let container = BlobContainerClient::new(url, credential, Some(options))
-            .map_err(|e| config(e.to_string()))?;
+        let container = crate::blob::container_client(service_url, credential, options, container)
+            .map_err(TextConfigError)?;
         Ok(Self {
             container: Arc::new(container),
         })
