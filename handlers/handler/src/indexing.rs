@@ -90,8 +90,18 @@ pub async fn index_contract(
     let bytes = match content {
         Some(b) => b,
         None => match read_original(state, &scope, id).await? {
-            Some(b) => b,
-            None => return Ok(Indexed::Skipped("the original is gone")),
+            Original::Bytes(b) => b,
+            Original::Missing => return Ok(Indexed::Skipped("the original is gone")),
+            Original::TooLarge => {
+                return fail(
+                    state,
+                    &scope,
+                    record,
+                    ExtractFailureCode::TooLarge.as_str(),
+                    "The stored file is larger than the upload limit.".into(),
+                )
+                .await;
+            }
         },
     };
     // The stored bytes must be the ones uploaded.
@@ -249,26 +259,32 @@ async fn still_wanted(
         .is_some_and(|r| r.status != ContractStatus::Deleting))
 }
 
+/// A stored original, as read for indexing.
+enum Original {
+    Bytes(Bytes),
+    Missing,
+    /// Larger than the upload limit (lowered since the upload): never indexed.
+    TooLarge,
+}
+
 /// Reads the stored original, bounded by the upload limit.
 async fn read_original(
     state: &AppState,
     scope: &TenantScope,
     id: ContractId,
-) -> Result<Option<Bytes>, Deferred> {
+) -> Result<Original, Deferred> {
     let Some(mut stream) = state.documents.open(scope, id).await? else {
-        return Ok(None);
+        return Ok(Original::Missing);
     };
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Deferred(format!("reading the original: {e}")))?;
         if (out.len() + chunk.len()) as u64 > state.settings.max_upload_bytes {
-            return Err(Deferred(
-                "the original is larger than the upload limit".into(),
-            ));
+            return Ok(Original::TooLarge);
         }
         out.extend_from_slice(&chunk);
     }
-    Ok(Some(Bytes::from(out)))
+    Ok(Original::Bytes(Bytes::from(out)))
 }
 
 /// Marks the contract failed with `code`, audits, and reports it.
