@@ -135,6 +135,20 @@ fn every_trigger_has_its_function_and_every_function_is_known() {
                 assert_eq!(b["name"], "blob");
                 assert_eq!(b["path"], "contracts/{name}");
             }
+            TriggerKind::Queue => {
+                assert_eq!(b["type"], "queueTrigger");
+                assert_eq!(b["direction"], "in");
+                assert_eq!(b["name"], clment_handler::triggers::run_job::BINDING);
+                // The queue `clment_azure::queue::DEFAULT_QUEUE` sends to.
+                assert_eq!(b["queueName"], "clment-jobs");
+                assert_eq!(b["connection"], "ContractsStorage");
+                // The trigger gives a job up on its last delivery: host.json must agree on which that is.
+                let host = read(&root().join("host.json"));
+                assert_eq!(
+                    host["extensions"]["queues"]["maxDequeueCount"],
+                    clment_handler::triggers::run_job::MAX_DEQUEUE
+                );
+            }
             TriggerKind::Timer => {
                 assert_eq!(b["type"], "timerTrigger", "{}", t.name);
                 assert_eq!(b["direction"], "in", "{}", t.name);

@@ -310,4 +310,22 @@ impl TestApp {
             .unwrap()
             .to_owned()
     }
+
+    /// Asks for a review of `contract` (all categories) as an owner; returns the review id.
+    pub async fn request_review(&self, org: &str, contract: &str) -> String {
+        let owner = self.token(org, Role::Owner, &["pwd", "mfa"], Region::Us);
+        let resp = self
+            .send(
+                "POST",
+                &format!("/api/orgs/{org}/contracts/{contract}/reviews"),
+                &owner,
+                Body::None,
+            )
+            .await;
+        assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+        resp.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
 }

@@ -15,6 +15,7 @@ mod openapi;
 mod problems;
 mod process;
 mod rate_limits;
+mod reviews;
 mod search;
 mod signin_policy;
 mod token_attacks_http;

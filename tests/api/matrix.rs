@@ -31,6 +31,7 @@ fn audited_resource(route: RouteId) -> Option<&'static str> {
         RouteId::ContractUpload | RouteId::ContractRename | RouteId::ContractDelete => {
             Some("contract")
         }
+        RouteId::ReviewCreate | RouteId::ReviewDelete => Some("review"),
         RouteId::Health
         | RouteId::OpenApi
         | RouteId::Me
@@ -41,6 +42,8 @@ fn audited_resource(route: RouteId) -> Option<&'static str> {
         | RouteId::ContractGet
         | RouteId::ContractContent
         | RouteId::ContractActivity
+        | RouteId::ReviewList
+        | RouteId::ReviewGet
         | RouteId::Search
         | RouteId::AuditExport
         | RouteId::AuditVerify
@@ -78,6 +81,10 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
                 | RouteId::ContractRename
                 | RouteId::ContractDelete
                 | RouteId::ContractActivity
+                | RouteId::ReviewCreate
+                | RouteId::ReviewList
+                | RouteId::ReviewGet
+                | RouteId::ReviewDelete
         ) {
         app.upload_text(OWN, "This Agreement is made between the parties.")
             .await
@@ -85,6 +92,12 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
         "0190f0a0-0000-7000-8000-000000000000".to_owned()
     };
     let contract_path = format!("/api/orgs/{org}/contracts/{contract}");
+    // A review of that contract for the routes that read or delete one.
+    let review = if org == OWN && matches!(route, RouteId::ReviewGet | RouteId::ReviewDelete) {
+        app.request_review(OWN, &contract).await
+    } else {
+        "0190f0a0-0000-7000-8000-0000000000ee".to_owned()
+    };
     let (path, body) = match route {
         RouteId::Health => ("/api/health".into(), None),
         RouteId::OpenApi => ("/api/openapi.json".into(), None),
@@ -116,6 +129,13 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
         RouteId::ContractRename => (contract_path, Some(json!({ "title": "Renamed" }))),
         RouteId::ContractDelete => (contract_path, None),
         RouteId::ContractActivity => (format!("{contract_path}/activity"), None),
+        RouteId::ReviewCreate => (
+            format!("{contract_path}/reviews"),
+            Some(json!({ "categories": ["governing-law"] })),
+        ),
+        RouteId::ReviewList => (format!("{contract_path}/reviews"), None),
+        RouteId::ReviewGet => (format!("{contract_path}/reviews/{review}"), None),
+        RouteId::ReviewDelete => (format!("{contract_path}/reviews/{review}"), None),
         RouteId::Search => (format!("/api/orgs/{org}/search?q=termination"), None),
         RouteId::AuditExport => (format!("/api/orgs/{org}/audit?format=ndjson"), None),
         RouteId::AuditVerify => (format!("/api/orgs/{org}/audit/verify"), None),

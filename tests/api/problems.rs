@@ -39,7 +39,7 @@ async fn unknown_function() {
     .await;
     assert_eq!(
         body["functions"],
-        serde_json::json!(["index-contract", "audit-digest", "reconcile"])
+        serde_json::json!(["index-contract", "run-job", "audit-digest", "reconcile"])
     );
 }
 

@@ -252,7 +252,7 @@ fn graceful_shutdown_finishes_in_flight_requests_and_keeps_queued_work() {
 }
 
 /// A canary planted in every part of a request never reaches the logs, even at trace level; nor does
-/// one planted in a contract that is then uploaded, extracted, indexed and searched for.
+/// one planted in a contract that is then uploaded, extracted, indexed, searched for and reviewed.
 #[test]
 fn request_content_never_reaches_the_logs_even_at_trace_level() {
     const CANARY: &str = "CANARY-f00d-4b1d";
@@ -322,11 +322,47 @@ fn request_content_never_reaches_the_logs_even_at_trace_level() {
         assert!(Instant::now() < until, "never searchable: {found}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Reviewed too: the text goes through the review pipeline (offline provider) and back out.
+    let id = created
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let asked = http(
+        port,
+        &format!(
+            "POST /api/orgs/acme/contracts/{id}/reviews HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        ),
+    );
+    assert!(asked.starts_with("HTTP/1.1 202"), "{asked}");
+    let location = asked
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    loop {
+        let review = http(
+            port,
+            &format!(
+                "GET {location} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+            ),
+        );
+        if review.contains("\"status\":\"completed\"") {
+            break;
+        }
+        assert!(!review.contains("\"status\":\"failed\""), "{review}");
+        assert!(Instant::now() < until, "never reviewed: {review}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     sigterm(&child);
     child.wait().unwrap();
     let out = stdout.join().unwrap() + &stderr.join().unwrap();
     assert!(
-        out.contains("request finished") && out.contains("contract indexed"),
+        out.contains("request finished")
+            && out.contains("contract indexed")
+            && out.contains("review completed"),
         "logging works at trace level"
     );
     let lower = out.to_lowercase();
@@ -685,3 +721,325 @@ fn hostile_files_never_take_the_handler_down_or_its_memory_up() {
     sigterm(&child);
     assert!(child.wait().unwrap().success());
 }
+
+/// One request the chat stand-in saw: path with query, headers, body.
+type SeenRequest = (String, Vec<(String, String)>, String);
+
+/// Not the real Azure OpenAI service: a loopback stand-in speaking the chat-completions wire protocol
+/// (a `chat.completion` object back). It records every request; the first is answered with `answer`
+/// as the message content, every later one with a 400 whose error body echoes `echo` (as a content
+/// filter's message might echo the prompt).
+fn chat_stand_in(
+    answer: String,
+    echo: String,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>) {
+    use std::sync::{Arc, Mutex};
+    use warp::Filter as _;
+    let seen: Arc<Mutex<Vec<SeenRequest>>> = Arc::default();
+    let record = seen.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let route = warp::any()
+                .and(warp::path::full())
+                .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+                .and(warp::header::headers_cloned())
+                .and(warp::body::bytes())
+                .map(move |path: warp::path::FullPath, query: String, headers: warp::http::HeaderMap, body: bytes::Bytes| {
+                    let mut seen = record.lock().unwrap();
+                    seen.push((
+                        format!("{}?{query}", path.as_str()),
+                        headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                            .collect(),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    if seen.len() == 1 {
+                        let completion = serde_json::json!({
+                            "id": "chatcmpl-stand-in", "object": "chat.completion", "created": 1_732_000_000,
+                            "model": "gpt-4o-2024-08-06",
+                            "choices": [{ "index": 0, "finish_reason": "stop",
+                                "message": { "role": "assistant", "content": answer, "refusal": null } }],
+                            "usage": { "prompt_tokens": 900, "completion_tokens": 120, "total_tokens": 1020 }
+                        });
+                        warp::reply::with_status(completion.to_string(), warp::http::StatusCode::OK)
+                    } else {
+                        let error = serde_json::json!({ "error": { "code": "content_filter", "message": format!("The prompt was filtered: {echo}") } });
+                        warp::reply::with_status(error.to_string(), warp::http::StatusCode::BAD_REQUEST)
+                    }
+                })
+                .map(|r| warp::reply::with_header(r, "content-type", "application/json"));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            warp::serve(route).incoming(listener).run().await;
+        });
+    });
+    (rx.recv().unwrap(), seen)
+}
+
+/// The canary rule of reviews, on the real executable with the `foundry` provider against a chat
+/// stand-in and trace logging: a canary planted in a contract clause reaches the model only in the
+/// request body, comes back in the stored review only inside a verified excerpt (a hallucinated quote
+/// holding it is dropped and counted), and appears in no log line, error body, audit event, job record
+/// or file of the data directory (where everything is sealed).
+#[test]
+fn a_canary_in_a_reviewed_contract_stays_inside_verified_excerpts() {
+    const CANARY: &str = "CANARY-rv-5e1f";
+    let governing = format!(
+        "This Agreement shall be governed by the laws of the State of Delaware (reference {CANARY})."
+    );
+    let assignment = "Neither party may assign this Agreement without the prior written consent of the other party.";
+    let contract = format!(
+        "SUPPLY AGREEMENT\n\n1. Supply. The Supplier shall supply the Products to the Buyer.\n\n\
+         12. Governing Law. {governing}\n\n13. Assignment. {assignment}\n"
+    );
+    let answer = serde_json::json!({
+        "summary": "A supply agreement between a supplier and a buyer.",
+        "findings": [
+            { "category": "governing-law", "present": true,
+              "quotes": [{ "passage": 0, "text": governing }],
+              "answer": "Delaware", "risk": "low", "reason": "A common choice of law." },
+            { "category": "anti-assignment", "present": true,
+              "quotes": [{ "passage": 0, "text": assignment },
+                         { "passage": 0, "text": format!("Neither party may assign {CANARY} to anyone.") }],
+              "answer": null, "risk": "medium", "reason": "Assignment needs consent." }
+        ]
+    })
+    .to_string();
+    let (model_port, seen) = chat_stand_in(answer, CANARY.to_owned());
+
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let token = String::from_utf8(
+        command(data.path(), 0)
+            .args(["dev-token", "--org", "acme", "--role", "admin"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let mut child = command(data.path(), port)
+        .env("CLMENT_LOG", "trace")
+        .env("CLMENT_REVIEW_PROVIDER", "foundry")
+        .env(
+            "CLMENT_FOUNDRY_ENDPOINT",
+            format!("http://127.0.0.1:{model_port}"),
+        )
+        .env("CLMENT_FOUNDRY_DEPLOYMENT", "gpt-4o")
+        .env("CLMENT_FOUNDRY_API_KEY", "stand-in-key-7d2")
+        .env("CLMENT_FOUNDRY_TIMEOUT_SECS", "10")
+        .spawn()
+        .unwrap();
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    wait_ready(port);
+    let get = |path: &str| {
+        split_response(&http(
+            port,
+            &format!(
+                "GET {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+            ),
+        ))
+    };
+    let post = |path: &str, body: &str| {
+        http(
+            port,
+            &format!(
+                "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let created = http(
+        port,
+        &format!(
+            "POST /api/orgs/acme/contracts HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{contract}",
+            contract.len()
+        ),
+    );
+    let (status, body) = split_response(&created);
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let until = Instant::now() + Duration::from_secs(60);
+    let wait_review = |location: &str| loop {
+        let (_, body) = get(location);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if matches!(v["status"].as_str(), Some("completed" | "failed")) {
+            return (v, body);
+        }
+        assert!(Instant::now() < until, "review never ended: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ask = || {
+        let asked = post(
+            &format!("/api/orgs/acme/contracts/{id}/reviews"),
+            r#"{"categories":["governing-law","anti-assignment"]}"#,
+        );
+        assert!(asked.starts_with("HTTP/1.1 202"), "{asked}");
+        asked
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+
+    // 1. A completed review: the canary only inside the verified excerpt; the invented quote dropped.
+    let (review, raw) = wait_review(&ask());
+    assert_eq!(review["status"], "completed", "{raw}");
+    let result = &review["result"];
+    assert_eq!(result["provider"], "foundry");
+    assert_eq!(result["droppedQuotes"], 1);
+    assert_eq!(result["usage"]["promptTokens"], 900);
+    let gl = &result["categories"][0];
+    assert_eq!(gl["category"], "governing-law");
+    assert_eq!(gl["excerpts"][0]["text"], governing.as_str());
+    let start = gl["excerpts"][0]["start"].as_u64().unwrap() as usize;
+    assert_eq!(
+        contract
+            .chars()
+            .skip(start)
+            .take(governing.chars().count())
+            .collect::<String>(),
+        governing
+    );
+    assert_eq!(
+        result["categories"][1]["excerpts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut without_excerpts = review.clone();
+    for f in without_excerpts["result"]["categories"]
+        .as_array_mut()
+        .unwrap()
+    {
+        f["excerpts"] = serde_json::Value::Null;
+    }
+    assert!(
+        !without_excerpts.to_string().contains(CANARY),
+        "the canary is outside the excerpts: {without_excerpts}"
+    );
+
+    // 2. What the model was sent: the canary in the body only; the v1 path and the
+    //    key header; store off, temperature 0, a strict schema.
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let (target, headers, body) = &seen[0];
+        // The default route: v1, the deployment as the model, no api-version.
+        assert_eq!(target, "/openai/v1/chat/completions?");
+        assert!(!target.contains(CANARY));
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "api-key" && v == "stand-in-key-7d2")
+        );
+        assert!(headers.iter().all(|(_, v)| !v.contains(CANARY)));
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(sent["model"], "gpt-4o");
+        assert_eq!(sent["store"], false);
+        assert_eq!(sent["temperature"], 0.0);
+        assert_eq!(sent["response_format"]["json_schema"]["strict"], true);
+        assert!(body.contains(CANARY));
+    }
+
+    // 3. A failed review: the service's error body echoes the canary; the failure does not.
+    let (failed, raw) = wait_review(&ask());
+    assert_eq!(failed["status"], "failed", "{raw}");
+    assert!(!raw.contains(CANARY), "{raw}");
+
+    // 4. The audit trail and the review list hold no contract text.
+    let (status, trail) = get("/api/orgs/acme/audit?format=ndjson");
+    assert_eq!(status, 200);
+    assert!(trail.contains("review.completed") && trail.contains("review.failed"));
+    assert!(!trail.contains(CANARY));
+    let (_, list) = get(&format!("/api/orgs/acme/contracts/{id}/reviews"));
+    assert!(!list.contains(CANARY));
+
+    sigterm(&child);
+    child.wait().unwrap();
+    let out = stdout.join().unwrap() + &stderr.join().unwrap();
+    assert!(
+        out.contains("review completed"),
+        "logging works at trace level"
+    );
+    assert!(!out.contains(CANARY), "canary leaked into logs");
+    assert!(!out.contains("5e1f"), "canary words leaked into logs");
+    // 5. At rest: nothing in the data directory (database with the job queue, sealed blobs, texts,
+    //    reviews, index) holds the canary in plain text.
+    for file in walk_files(data.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "canary in {}",
+            file.display()
+        );
+    }
+}
+
+/// The evaluation command on CUAD dev with the offline provider (what CI runs): a JSON report with
+/// every contract and category scored, a table on stdout, and honest floors below the measured
+/// figures so a regression in the rules or the selection fails the build.
+#[test]
+fn eval_review_scores_the_offline_provider_on_cuad_dev() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cuad/dev");
+    let report_path = data.path().join("review-eval.json");
+    let out = command(data.path(), 0)
+        .args(["eval-review", "--data"])
+        .arg(&dev)
+        .arg("--out")
+        .arg(&report_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("| Governing Law |"), "{table}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report["provider"], "offline");
+    assert_eq!(report["dataset"], "dev");
+    assert_eq!(report["contracts"], 60);
+    assert_eq!(report["categories"].as_array().unwrap().len(), 41);
+    assert!(report["errors"].as_array().unwrap().is_empty());
+    let f1 = report["overall"]["f1"].as_f64().unwrap();
+    assert!(f1 >= EVAL_F1_FLOOR, "micro-F1 {f1}");
+    let m = &report["minimisation"];
+    assert!(
+        m["coverage"].as_f64().unwrap() >= EVAL_COVERAGE_FLOOR,
+        "{m}"
+    );
+    assert!(m["ratioAggregate"].as_f64().unwrap() <= 0.35, "{m}");
+    assert!(m["ratioMean"].as_f64().unwrap() <= 0.35, "{m}");
+    // Keep a copy where CI and people can read it.
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("review-eval.json");
+    std::fs::copy(&report_path, keep).unwrap();
+}
+
+/// A little under the offline provider's measured micro-F1 on CUAD dev (see the README).
+const EVAL_F1_FLOOR: f64 = 0.60;
+/// A little under the measured context coverage at the default budget (see the README).
+const EVAL_COVERAGE_FLOOR: f64 = 0.76;

@@ -17,12 +17,13 @@ pub use azure_core::http::Url;
 use azure_data_cosmos::options::Region as CosmosRegion;
 use azure_data_cosmos::{AccountReference, CosmosClient, RoutingStrategy};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
-use clment_common::ports::{HealthCheck, SearchIndex, TextStore};
+use clment_common::ports::{HealthCheck, ReviewStore, SearchIndex, TextStore};
 
 use crate::audit::{self, CosmosAudit};
 use crate::blob::{self, BlobDocuments};
 use crate::cosmos::{self, CosmosContracts};
 use crate::queue::{self, StorageQueueJobs};
+use crate::reviews::{self, CosmosReviews};
 use crate::search::{AiSearchConfig, AiSearchIndex, SearchAuth};
 use crate::tenants::{self, CosmosApiKeys, CosmosOrgs};
 use crate::texts::BlobTexts;
@@ -55,6 +56,8 @@ pub struct AzureEndpoints {
     pub audit_container: String,
     /// The Cosmos DB container for audit head hints (partition key `/orgId`).
     pub audit_heads_container: String,
+    /// The Cosmos DB container for stored reviews (partition key `/orgId`).
+    pub reviews_container: String,
     /// The Azure AI Search service (`https://<service>.search.windows.net`); required.
     pub search: Option<Url>,
     /// The region's search index.
@@ -69,7 +72,7 @@ pub struct AzureEndpoints {
 
 impl AzureEndpoints {
     /// The three endpoints with the default resource names (`clment` database, `contracts` blob
-    /// container, `contracts`/`orgs`/`apiKeys` Cosmos containers, `clment-jobs` queue).
+    /// container, `contracts`/`orgs`/`apiKeys`/`reviews` Cosmos containers, `clment-jobs` queue).
     #[must_use]
     pub fn new(blob: Url, cosmos: Url, queue: Url) -> Self {
         Self {
@@ -84,6 +87,7 @@ impl AzureEndpoints {
             jobs_queue: queue::DEFAULT_QUEUE.to_owned(),
             audit_container: audit::AUDIT_CONTAINER.to_owned(),
             audit_heads_container: audit::HEADS_CONTAINER.to_owned(),
+            reviews_container: reviews::REVIEWS_CONTAINER.to_owned(),
             search: None,
             search_index: crate::search::DEFAULT_INDEX.to_owned(),
             vector_dimensions: None,
@@ -107,6 +111,8 @@ pub struct AzureBackend {
     pub jobs: Arc<StorageQueueJobs>,
     /// The audit trail (Cosmos DB).
     pub audit: Arc<CosmosAudit>,
+    /// Stored reviews (Cosmos DB).
+    pub reviews: Arc<dyn ReviewStore>,
     /// The chunk index (Azure AI Search).
     pub index: Arc<dyn SearchIndex>,
     /// Extracted texts (Blob Storage, beside the originals).
@@ -127,6 +133,7 @@ impl std::fmt::Debug for AzureBackend {
             .field("api_keys", &self.api_keys)
             .field("jobs", &self.jobs)
             .field("audit", &self.audit)
+            .field("reviews", &"CosmosReviews")
             .field(
                 "health",
                 &self.health.iter().map(|h| h.name()).collect::<Vec<_>>(),
@@ -247,6 +254,7 @@ pub fn assemble(
         ("API keys container", &endpoints.api_keys_container),
         ("audit container", &endpoints.audit_container),
         ("audit heads container", &endpoints.audit_heads_container),
+        ("reviews container", &endpoints.reviews_container),
     ] {
         if !valid_cosmos_name(name) {
             return Err(ConnectError::Config(format!(
@@ -270,6 +278,11 @@ pub fn assemble(
         endpoints.audit_container.as_str(),
         endpoints.audit_heads_container.as_str(),
     ));
+    let reviews = Arc::new(CosmosReviews::with_names(
+        cosmos.clone(),
+        endpoints.database.as_str(),
+        endpoints.reviews_container.as_str(),
+    ));
     let api_keys = Arc::new(CosmosApiKeys::with_names(
         cosmos,
         endpoints.database.as_str(),
@@ -282,6 +295,7 @@ pub fn assemble(
         api_keys.clone(),
         jobs.clone(),
         audit.clone(),
+        reviews.clone(),
         index.clone(),
     ];
     Ok(AzureBackend {
@@ -291,6 +305,7 @@ pub fn assemble(
         api_keys,
         jobs,
         audit,
+        reviews: reviews as Arc<dyn ReviewStore>,
         index,
         texts: texts as Arc<dyn TextStore>,
         credential,
@@ -377,6 +392,7 @@ mod tests {
                 "clment-jobs"
             )
         );
+        assert_eq!(e.reviews_container, "reviews");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn api_keys_container_properties(container: &str) -> ContainerProperties {
 
 /// A container resolved on first use (resolution reads its metadata); a failed resolution is retried by
 /// the next call, so the service starts even while Cosmos DB is unreachable.
-struct LazyContainer {
+pub(crate) struct LazyContainer {
     client: CosmosClient,
     database: String,
     container: String,
@@ -74,7 +74,7 @@ struct LazyContainer {
 }
 
 impl LazyContainer {
-    fn new(client: CosmosClient, database: String, container: String) -> Self {
+    pub(crate) fn new(client: CosmosClient, database: String, container: String) -> Self {
         Self {
             client,
             database,
@@ -83,7 +83,7 @@ impl LazyContainer {
         }
     }
 
-    async fn get(&self) -> Result<&ContainerClient, PortError> {
+    pub(crate) async fn get(&self) -> Result<&ContainerClient, PortError> {
         self.resolved
             .get_or_try_init(|| async {
                 self.client
@@ -99,7 +99,7 @@ impl LazyContainer {
             .await
     }
 
-    async fn probe(&self) -> Result<(), String> {
+    pub(crate) async fn probe(&self) -> Result<(), String> {
         let c = self.get().await.map_err(|e| e.to_string())?;
         c.read(None)
             .await

@@ -88,6 +88,7 @@ async fn assemble_wires_every_adapter_to_the_credential_without_io() {
             "cosmos-api-keys",
             "storage-queue",
             "cosmos-audit",
+            "cosmos-reviews",
             "ai-search"
         ]
     );

@@ -100,6 +100,12 @@ async fn backend() -> AzureBackend {
     db.create_container(heads_container_properties(HEADS_CONTAINER), None)
         .await
         .expect("audit heads container");
+    db.create_container(
+        clment_azure::reviews::container_properties(clment_azure::reviews::REVIEWS_CONTAINER),
+        None,
+    )
+    .await
+    .expect("reviews container");
 
     let blob = Azurite::shared();
     let queue = Azurite::shared_queue();
@@ -127,6 +133,7 @@ async fn backend() -> AzureBackend {
     let contracts = Arc::new(CosmosContracts::new(cosmos.clone()));
     let orgs = Arc::new(CosmosOrgs::new(cosmos.clone()));
     let api_keys = Arc::new(CosmosApiKeys::new(cosmos.clone()));
+    let reviews = Arc::new(clment_azure::reviews::CosmosReviews::new(cosmos.clone()));
     let audit = Arc::new(CosmosAudit::new(cosmos));
     let texts = Arc::new(
         BlobTexts::new(
@@ -151,6 +158,7 @@ async fn backend() -> AzureBackend {
         api_keys.clone(),
         jobs.clone(),
         audit.clone(),
+        reviews.clone(),
     ];
     AzureBackend {
         documents,
@@ -159,6 +167,7 @@ async fn backend() -> AzureBackend {
         api_keys,
         jobs,
         audit,
+        reviews,
         index,
         texts,
         credential: Arc::new(NoCredential),
@@ -792,4 +801,161 @@ async fn cuad_contracts_index_through_the_blob_trigger_and_are_found_first() {
             .unwrap();
         assert_eq!(theirs["items"], json!([]));
     }
+}
+
+/// Reviews on the Azure path: asked over HTTP (the job goes to the Storage queue), run by the
+/// `run-job` queue trigger as the host delivers it (the decoded message in `Data.job`, JSON-encoded,
+/// with a double-encoded `DequeueCount`), stored in Cosmos DB. A review of a contract that is not
+/// indexed yet answers 500 (the host redelivers) until its last delivery, which gives it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_run_through_the_queue_trigger_on_azure() {
+    use reqwest::Method;
+    let app = App::start().await;
+    let owner = app.token("acme", Role::Owner);
+    let text = "SUPPLY AGREEMENT\n\n1. Supply. The Supplier shall supply the Products.\n\n\
+                9. Governing Law. This Agreement shall be governed by the laws of the State of New York.\n";
+    let upload = || async {
+        let created: Value = app
+            .req(Method::POST, "/api/orgs/acme/contracts", &owner)
+            .header("content-type", "text/plain")
+            .body(text)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["id"].as_str().unwrap().to_owned()
+    };
+    let ask = |id: String| {
+        let app = &app;
+        let owner = &owner;
+        async move {
+            let resp = app
+                .req(
+                    Method::POST,
+                    &format!("/api/orgs/acme/contracts/{id}/reviews"),
+                    owner,
+                )
+                .header("content-type", "application/json")
+                .body(r#"{"categories":["governing-law"]}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 202);
+            resp.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let deliver = |contract: &str, review: &str, delivery: u32| {
+        let job =
+            json!({ "kind": "run-review", "org": "acme", "contract": contract, "review": review });
+        let invocation = json!({
+            "Data": { "job": job.to_string() },
+            "Metadata": { "DequeueCount": delivery.to_string(), "Id": "\"m-1\"" }
+        });
+        app.http
+            .post(format!("{}/run-job", app.base))
+            .header("content-type", "application/json")
+            .body(invocation.to_string())
+            .send()
+    };
+
+    // Indexed through the blob trigger, then reviewed through the queue trigger.
+    let id = upload().await;
+    let bytes = text.as_bytes();
+    let resp = app
+        .http
+        .post(format!("{}/index-contract", app.base))
+        .header("content-type", "application/json")
+        .body(
+            json!({
+                "Data": { "blob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes) },
+                "Metadata": { "name": format!("\"acme/{id}/original\""), "Properties": { "ContentLength": bytes.len() } }
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let review = ask(id.clone()).await;
+    let resp = deliver(&id, &review, 1).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let log: Value = resp.json().await.unwrap();
+    assert!(
+        log["Logs"][0].as_str().unwrap().contains("completed"),
+        "{log}"
+    );
+    let done: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}/reviews/{review}"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let gl = &done["result"]["categories"][0];
+    assert_eq!(gl["category"], "governing-law");
+    for e in gl["excerpts"].as_array().unwrap() {
+        let start = e["start"].as_u64().unwrap() as usize;
+        let excerpt = e["text"].as_str().unwrap();
+        assert_eq!(
+            text.chars()
+                .skip(start)
+                .take(excerpt.chars().count())
+                .collect::<String>(),
+            excerpt
+        );
+    }
+    // A second delivery of the same message does nothing.
+    let again: Value = deliver(&id, &review, 2)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        again["Logs"][0].as_str().unwrap().contains("skipped"),
+        "{again}"
+    );
+
+    // Not indexed yet: redelivered until the last delivery, which gives the review up.
+    let pending = upload().await;
+    let waiting = ask(pending.clone()).await;
+    assert_eq!(deliver(&pending, &waiting, 1).await.unwrap().status(), 500);
+    let resp = deliver(&pending, &waiting, 10).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let gave_up: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{pending}/reviews/{waiting}"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gave_up["status"], "failed");
+    assert_eq!(gave_up["failure"]["code"], "not_indexed");
+
+    // A malformed message is refused (the host poisons it after its retries).
+    let bad = app
+        .http
+        .post(format!("{}/run-job", app.base))
+        .header("content-type", "application/json")
+        .body(r#"{"Data":{"job":"not a job"},"Metadata":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }

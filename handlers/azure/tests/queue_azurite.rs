@@ -63,7 +63,9 @@ async fn an_enqueued_job_arrives_as_base64_json_with_ids_only() {
     let name = fresh_queue();
     let jobs = jobs(&name).await;
     let sent = job("acme", Some(1234));
-    let Job::IndexContract { contract, .. } = &sent;
+    let Job::IndexContract { contract, .. } = &sent else {
+        unreachable!("an indexing job")
+    };
     let id = jobs.enqueue(sent.clone()).await.unwrap();
     assert!(!id.is_empty());
 

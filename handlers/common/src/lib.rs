@@ -7,6 +7,7 @@
 //! - [`problem`]: the RFC 9457 problem+json error table.
 //! - [`ports`]: the port traits that backends implement.
 //! - [`audit`]: the audit trail's hash chain, signed digests and verification.
+//! - [`review`]: AI contract review: taxonomy, provider port, minimisation, verification, evaluation.
 //!
 //! No web framework and no cloud SDK appear here.
 
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod ports;
 pub mod problem;
 pub mod ratelimit;
+pub mod review;
 pub mod signin;
 pub mod tenancy;
 pub mod text;

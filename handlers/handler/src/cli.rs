@@ -1,6 +1,7 @@
 //! The command line: `handler` (serve, what the Functions host runs), `handler dev-token` (local
 //! development tokens), `handler openapi` and `handler admin ...` (operator commands: plan changes,
-//! audit evidence export and verification).
+//! audit evidence export and verification), `handler eval-review` (the review provider measured on
+//! a CUAD-format folder).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -78,6 +79,20 @@ pub enum Command {
     /// Operator commands on the local backend (run while the server is stopped: the store is single-process).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Evaluate the review provider (CLMENT_REVIEW_PROVIDER, default offline) on a folder in CUAD's
+    /// format (`<slug>.txt` + `labels.jsonl`): precision, recall and F1 per category with CUAD's
+    /// matching rule, and what a remote model would be sent. Writes a JSON report and prints a table.
+    EvalReview {
+        /// The folder (e.g. ../shared/data/cuad/dev).
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// Where the JSON report goes.
+        #[arg(long, default_value = "review-eval.json")]
+        out: std::path::PathBuf,
+        /// Only these categories (keys or names), comma-separated; default all 41.
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+    },
 }
 
 /// Operator commands.
@@ -138,6 +153,36 @@ fn rfc3339(name: &str, v: Option<String>) -> anyhow::Result<Option<time::OffsetD
             .with_context(|| format!("{name}: an RFC 3339 time such as 2026-01-31T00:00:00Z"))
     })
     .transpose()
+}
+
+fn eval_review(
+    data: &std::path::Path,
+    out: &std::path::Path,
+    categories: &[String],
+) -> anyhow::Result<()> {
+    use clment_common::review::eval::{EvalOptions, evaluate_dir};
+    let settings = Settings::from_env()?;
+    let provider = crate::startup::review_provider(&settings, None)?;
+    let mut options = EvalOptions::default();
+    if !categories.is_empty() {
+        let keys = crate::reviewing::categories_for(Some(categories))
+            .map_err(|bad| anyhow::anyhow!("--categories: {bad:?} is not a category"))?;
+        options.categories = keys
+            .iter()
+            .filter_map(|k| clment_common::review::Category::find(k))
+            .collect();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt
+        .block_on(evaluate_dir(data, provider.as_ref(), &options))
+        .with_context(|| format!("reading the dataset in {}", data.display()))?;
+    std::fs::write(out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("{}", report.to_markdown());
+    eprintln!("report written to {}", out.display());
+    Ok(())
 }
 
 /// Opens the local store for an operator command.
@@ -401,6 +446,11 @@ pub fn run() -> anyhow::Result<()> {
                 Err(NotVerified.into())
             }
         }
+        Command::EvalReview {
+            data,
+            out,
+            categories,
+        } => eval_review(&data, &out, &categories),
         Command::Openapi => {
             println!(
                 "{}",

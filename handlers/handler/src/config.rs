@@ -187,6 +187,36 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "Documents with more pages fail with `too_large`.",
     ),
     (
+        "CLMENT_REVIEW_PROVIDER",
+        "offline",
+        "`offline` (rules in-process, no network) or `foundry` (Azure AI Foundry / Azure OpenAI chat completions).",
+    ),
+    (
+        "CLMENT_FOUNDRY_ENDPOINT",
+        "",
+        "Azure OpenAI / AI Foundry resource URL (`https://<resource>.openai.azure.com`); required with `foundry`.",
+    ),
+    (
+        "CLMENT_FOUNDRY_DEPLOYMENT",
+        "",
+        "The chat deployment's name (a model with structured outputs, e.g. gpt-4o 2024-08-06 or later); required with `foundry`.",
+    ),
+    (
+        "CLMENT_FOUNDRY_API_VERSION",
+        "v1",
+        "`v1` (the `/openai/v1/` path, GA) or a dated api-version for the deployment path; `store: false` is sent on `v1` and on dated versions from 2024-12-01-preview (older ones have no stored completions).",
+    ),
+    (
+        "CLMENT_FOUNDRY_API_KEY",
+        "(managed identity)",
+        "API key for the chat deployment; without it the managed identity is used (Azure backend only). Secret.",
+    ),
+    (
+        "CLMENT_FOUNDRY_TIMEOUT_SECS",
+        "120",
+        "Time limit for one review's model call, retries included (5 to 900); past it the review fails with `timeout`.",
+    ),
+    (
         "CLMENT_INDEX_INLINE_MAX_BYTES",
         "16777216",
         "Blob trigger: above this size the blob is read through the storage port instead of the payload's copy.",
@@ -248,6 +278,26 @@ pub struct EmbeddingSettings {
     pub dimensions: usize,
     /// API key (else the managed identity).
     pub api_key: Option<secrecy::SecretString>,
+}
+
+/// Which provider reviews contracts.
+#[derive(Clone, Debug)]
+pub enum ReviewSettings {
+    /// Rules in-process; nothing leaves the process.
+    Offline,
+    /// Azure AI Foundry / Azure OpenAI chat completions.
+    Foundry {
+        /// Resource URL.
+        endpoint: String,
+        /// Chat deployment name.
+        deployment: String,
+        /// Dated api-version, or `v1` for the `/openai/v1/` path.
+        api_version: String,
+        /// API key (else the managed identity).
+        api_key: Option<secrecy::SecretString>,
+        /// Limit for one review's model call, retries included.
+        timeout: Duration,
+    },
 }
 
 /// Limits and switches of the indexing pipeline.
@@ -338,6 +388,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Indexing limits.
     pub indexing: IndexingSettings,
+    /// The review provider.
+    pub review: ReviewSettings,
     /// The embedding deployment (`None`: keyword search only).
     pub embeddings: Option<EmbeddingSettings>,
     /// Log filter.
@@ -591,6 +643,87 @@ impl Settings {
                 })
             }
         };
+        let review = match get("CLMENT_REVIEW_PROVIDER").unwrap_or("offline") {
+            "offline" => ReviewSettings::Offline,
+            "foundry" => {
+                let api_key = env
+                    .get("CLMENT_FOUNDRY_API_KEY")
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                    .map(|v| secrecy::SecretString::from(v.to_owned()));
+                if api_key.is_none() && !azure {
+                    return Err(bad(
+                        "CLMENT_FOUNDRY_API_KEY",
+                        "is required with CLMENT_REVIEW_PROVIDER=foundry on the local backend (no managed identity)",
+                    ));
+                }
+                let api_version = get("CLMENT_FOUNDRY_API_VERSION").unwrap_or("v1");
+                let dated = api_version.len() >= 10
+                    && api_version.as_bytes()[..10]
+                        .iter()
+                        .enumerate()
+                        .all(|(i, b)| {
+                            if i == 4 || i == 7 {
+                                *b == b'-'
+                            } else {
+                                b.is_ascii_digit()
+                            }
+                        })
+                    && api_version[10..]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '-');
+                if api_version != "v1" && !dated {
+                    return Err(bad(
+                        "CLMENT_FOUNDRY_API_VERSION",
+                        format!(
+                            "must be `v1` or a dated version such as 2024-10-21, got {api_version:?}"
+                        ),
+                    ));
+                }
+                ReviewSettings::Foundry {
+                    endpoint: https_url(get, "CLMENT_FOUNDRY_ENDPOINT", azure)?,
+                    deployment: match get("CLMENT_FOUNDRY_DEPLOYMENT") {
+                        Some(d)
+                            if d.len() <= 64
+                                && d.chars().all(|c| {
+                                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+                                }) =>
+                        {
+                            d.to_owned()
+                        }
+                        Some(d) => {
+                            return Err(bad(
+                                "CLMENT_FOUNDRY_DEPLOYMENT",
+                                format!(
+                                    "must be up to 64 letters, digits, '-', '_' or '.', got {d:?}"
+                                ),
+                            ));
+                        }
+                        None => {
+                            return Err(bad(
+                                "CLMENT_FOUNDRY_DEPLOYMENT",
+                                "is required with CLMENT_REVIEW_PROVIDER=foundry",
+                            ));
+                        }
+                    },
+                    api_version: api_version.to_owned(),
+                    api_key,
+                    timeout: Duration::from_secs(number(
+                        get,
+                        "CLMENT_FOUNDRY_TIMEOUT_SECS",
+                        120,
+                        5,
+                        900,
+                    )?),
+                }
+            }
+            other => {
+                return Err(bad(
+                    "CLMENT_REVIEW_PROVIDER",
+                    format!("must be `offline` or `foundry`, got {other:?}"),
+                ));
+            }
+        };
         let indexing = IndexingSettings {
             extract_timeout: Duration::from_secs(number(
                 get,
@@ -610,6 +743,7 @@ impl Settings {
 
         Ok(Self {
             indexing,
+            review,
             embeddings,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             rate_limits,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod indexing;
 pub mod reconcile;
+pub mod reviewing;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -40,8 +40,9 @@ const MAX_FAILURES: usize = 20;
 /// # Errors
 /// When a store fails; retrying is safe.
 pub async fn purge(state: &AppState, scope: &TenantScope, id: ContractId) -> Result<(), PortError> {
-    // Derived data first (index entries, extracted text; reviews when they land), then the original,
-    // then the metadata.
+    // Derived data first (reviews, index entries, extracted text), then the original, then the
+    // metadata.
+    state.reviews.delete_for_contract(scope, id).await?;
     crate::indexing::remove_derived(state, scope, id).await?;
     state.documents.delete(scope, id).await?;
     state.contracts.remove(scope, id).await?;

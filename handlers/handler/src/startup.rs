@@ -13,14 +13,16 @@ use clment_common::auth::jwks::{
 use clment_common::auth::jwt::{TokenPolicy, TokenValidator};
 use clment_common::ports::{
     ApiKeyStore, AuditLog, ContractStore, DocumentStore, Embedder, Extractor, HealthCheck,
-    JobQueue, JobSink, OrgStore, SearchIndex, TextStore,
+    JobQueue, JobSink, OrgStore, ReviewStore, SearchIndex, TextStore,
 };
+use clment_common::review::ReviewProvider;
+use clment_common::review::offline::OfflineProvider;
 use clment_local::{
     DEV_ISSUER, DataDir, DevIssuer, LocalDocuments, LocalStore, MasterKey, audit_signing_seed,
 };
 use tokio::net::TcpListener;
 
-use crate::config::{Backend, Identity, Settings};
+use crate::config::{Backend, Identity, ReviewSettings, Settings};
 use crate::http;
 use crate::routes::openapi;
 use crate::state::{AppState, Inner};
@@ -68,6 +70,7 @@ struct Ports {
     health: Vec<Arc<dyn HealthCheck>>,
     index: Arc<dyn SearchIndex>,
     texts: Arc<dyn TextStore>,
+    reviews: Arc<dyn ReviewStore>,
     /// The local job queue its workers consume (Azure: the blob trigger indexes instead).
     queue: Option<Arc<dyn JobQueue>>,
     /// An extractor to use instead of worker processes of this executable (tests in other crates).
@@ -137,6 +140,46 @@ fn embedder(
     Ok(Some(Arc::new(AzureOpenAiEmbedder::new(config)?)))
 }
 
+/// The review provider the settings name (`credential`: the managed identity, on Azure).
+///
+/// # Errors
+/// When the settings cannot make a client.
+pub fn review_provider(
+    settings: &Settings,
+    credential: Option<Arc<dyn clment_azure::connect::TokenCredential>>,
+) -> anyhow::Result<Arc<dyn ReviewProvider>> {
+    match &settings.review {
+        ReviewSettings::Offline => Ok(Arc::new(OfflineProvider)),
+        ReviewSettings::Foundry {
+            endpoint,
+            deployment,
+            api_version,
+            api_key,
+            timeout,
+        } => {
+            use clment_azure::foundry::{FoundryAuth, FoundryConfig, FoundryProvider};
+            let auth = match (api_key, credential) {
+                (Some(key), _) => FoundryAuth::ApiKey(key.clone()),
+                (None, Some(c)) => FoundryAuth::Credential(c),
+                (None, None) => anyhow::bail!(
+                    "setting CLMENT_FOUNDRY_API_KEY: is required without a managed identity"
+                ),
+            };
+            let mut config = FoundryConfig::new(
+                endpoint
+                    .parse()
+                    .context("setting CLMENT_FOUNDRY_ENDPOINT: not a URL")?,
+                deployment.clone(),
+                auth,
+            );
+            config.api_version.clone_from(api_version);
+            config.deadline = *timeout;
+            config.request_timeout = config.request_timeout.min(*timeout);
+            Ok(Arc::new(FoundryProvider::new(config)?))
+        }
+    }
+}
+
 /// A built application: bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -175,7 +218,12 @@ impl Application {
                     clment_local::LocalTexts::open(&dir, store.clone(), key()?)
                         .context("opening the extracted-text directory")?,
                 );
+                let reviews = Arc::new(
+                    clment_local::LocalReviews::open(store.clone(), key()?)
+                        .map_err(|e| anyhow::anyhow!("opening the review store: {e}"))?,
+                );
                 let ports = Ports {
+                    reviews,
                     jobs: shared.clone(),
                     orgs: shared.clone(),
                     keys: shared.clone(),
@@ -246,6 +294,7 @@ impl Application {
         extractor: Option<Arc<dyn Extractor>>,
     ) -> anyhow::Result<Self> {
         let ports = Ports {
+            reviews: b.reviews,
             jobs: b.jobs,
             orgs: b.orgs,
             keys: b.api_keys,
@@ -308,6 +357,7 @@ impl Application {
             Some(x) => x,
             None => sandbox(&settings)?,
         };
+        let reviewer = review_provider(&settings, ports.credential.clone())?;
         let embedder = embedder(&settings, ports.credential)?;
         ports
             .index
@@ -330,6 +380,8 @@ impl Application {
             documents: ports.documents,
             index: ports.index,
             texts: ports.texts,
+            reviews: ports.reviews,
+            reviewer,
             extractor,
             embedder,
             work_ready: Arc::new(tokio::sync::Notify::new()),

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use clment_common::auth::jwt::TokenValidator;
 use clment_common::ports::{
     ApiKeyStore, AuditLog, ContractStore, DocumentStore, Embedder, Extractor, HealthCheck, JobSink,
-    OrgStore, SearchIndex, TextStore,
+    OrgStore, ReviewStore, SearchIndex, TextStore,
 };
 
 use crate::config::Settings;
@@ -39,6 +39,10 @@ pub struct Inner {
     pub texts: Arc<dyn TextStore>,
     /// Text extraction (worker processes).
     pub extractor: Arc<dyn Extractor>,
+    /// Stored reviews.
+    pub reviews: Arc<dyn ReviewStore>,
+    /// The review provider (`offline` or `foundry`).
+    pub reviewer: Arc<dyn clment_common::review::ReviewProvider>,
     /// The embedding deployment, when configured.
     pub embedder: Option<Arc<dyn Embedder>>,
     /// The local job queue the indexing workers consume (`None` on Azure).

@@ -1,5 +1,6 @@
 //! The local backend's background workers: they lease jobs from the durable in-process queue and run
-//! them (on Azure the blob trigger runs indexing instead). A job whose worker dies is leased again
+//! them: indexing and reviews (on Azure the blob trigger indexes and the `run-job` queue trigger
+//! runs reviews instead). A job whose worker dies is leased again
 //! when its lease expires; a deferred job is retried with exponential backoff.
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use clment_common::ports::{Job, JobQueue, LeasedJob};
 
 use crate::indexing::{self, Indexed};
+use crate::reviewing::{self, Reviewed};
 use crate::state::AppState;
 
 /// How often idle workers look for work they were not woken for (jobs whose backoff ran out).
@@ -39,8 +41,13 @@ pub fn spawn(
 }
 
 async fn run(state: AppState, queue: Arc<dyn JobQueue>) {
-    // Long enough for the slowest extraction plus the writes around it.
-    let lease = state.settings.indexing.extract_timeout * 2 + Duration::from_secs(60);
+    // Long enough for the slowest extraction or model call plus the writes around it.
+    let review_limit = match &state.settings.review {
+        crate::config::ReviewSettings::Offline => Duration::ZERO,
+        crate::config::ReviewSettings::Foundry { timeout, .. } => *timeout,
+    };
+    let lease =
+        (state.settings.indexing.extract_timeout * 2).max(review_limit) + Duration::from_secs(60);
     loop {
         match queue.lease(lease).await {
             Ok(Some(job)) => handle(&state, queue.as_ref(), job).await,
@@ -55,33 +62,86 @@ async fn run(state: AppState, queue: Arc<dyn JobQueue>) {
     }
 }
 
-async fn handle(state: &AppState, queue: &dyn JobQueue, leased: LeasedJob) {
-    let outcome = match &leased.job {
+/// What running a job came to.
+enum Ran {
+    /// Finished (done, failed for good, or nothing to do): remove the job.
+    Finished,
+    /// Could not run now: retry later.
+    Deferred(String),
+}
+
+async fn run_job(state: &AppState, job: &Job) -> Ran {
+    match job {
         Job::IndexContract { org, contract, .. } => {
-            indexing::index_contract(state, org, *contract, None).await
+            match indexing::index_contract(state, org, *contract, None).await {
+                Ok(Indexed::Skipped(why)) => {
+                    tracing::info!(contract = %contract, why, "indexing skipped");
+                    Ran::Finished
+                }
+                Ok(_) => Ran::Finished,
+                Err(e) => Ran::Deferred(e.0),
+            }
         }
-    };
-    let done = match outcome {
-        Ok(Indexed::Done { .. } | Indexed::AlreadyIndexed | Indexed::Failed(_)) => true,
-        Ok(Indexed::Skipped(why)) => {
-            tracing::info!(job = leased.id, why, "job skipped");
-            true
+        Job::RunReview {
+            org,
+            contract,
+            review,
+        } => match reviewing::run_review(state, org, *contract, *review).await {
+            Ok(Reviewed::Skipped(why)) => {
+                tracing::info!(review = %review, why, "review skipped");
+                Ran::Finished
+            }
+            Ok(_) => Ran::Finished,
+            Err(e) => Ran::Deferred(e.0),
+        },
+    }
+}
+
+/// Gives a job up after [`MAX_ATTEMPTS`]: its contract or review ends `failed`.
+async fn give_up(state: &AppState, job: &Job, attempts: u32) -> Result<(), indexing::Deferred> {
+    match job {
+        Job::IndexContract { org, contract, .. } => {
+            indexing::give_up(state, org, *contract, attempts).await?;
         }
-        Err(e) if leased.attempt >= MAX_ATTEMPTS => {
-            tracing::error!(job = leased.id, attempt = leased.attempt, error = %e, "job given up");
-            let Job::IndexContract { org, contract, .. } = &leased.job;
-            match indexing::give_up(state, org, *contract, leased.attempt).await {
-                Ok(_) => true,
+        Job::RunReview {
+            org,
+            contract,
+            review,
+        } => {
+            reviewing::give_up(state, org, *contract, *review, attempts).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn handle(state: &AppState, queue: &dyn JobQueue, leased: LeasedJob) {
+    let done = match run_job(state, &leased.job).await {
+        Ran::Finished => true,
+        Ran::Deferred(why) if leased.attempt >= MAX_ATTEMPTS => {
+            tracing::error!(
+                job = leased.id,
+                attempt = leased.attempt,
+                why,
+                "job given up"
+            );
+            match give_up(state, &leased.job, leased.attempt).await {
+                Ok(()) => true,
                 Err(e) => {
-                    tracing::error!(job = leased.id, error = %e, "could not mark the contract failed");
+                    tracing::error!(job = leased.id, error = %e, "could not mark the job's subject failed");
                     let _ = queue.retry_later(leased.id, backoff(leased.attempt)).await;
                     false
                 }
             }
         }
-        Err(e) => {
+        Ran::Deferred(why) => {
             let delay = backoff(leased.attempt);
-            tracing::warn!(job = leased.id, attempt = leased.attempt, delay_secs = delay.as_secs(), error = %e, "job deferred");
+            tracing::warn!(
+                job = leased.id,
+                attempt = leased.attempt,
+                delay_secs = delay.as_secs(),
+                why,
+                "job deferred"
+            );
             if let Err(e) = queue.retry_later(leased.id, delay).await {
                 tracing::error!(job = leased.id, error = %e, "could not defer a job; its lease will expire");
             }

@@ -379,6 +379,52 @@ impl DataKey {
     }
 }
 
+/// Seals small values (a chunk's text, a review) under one subkey of an org's data key with
+/// AES-256-GCM: `version (1) || nonce (12, random) || ciphertext || tag`. The caller's AAD binds a
+/// value to its place, so a sealed value moved elsewhere does not open.
+pub(crate) struct ValueSealer(Aes256Gcm);
+
+impl ValueSealer {
+    const VERSION: u8 = 1;
+    const NONCE_LEN: usize = 12;
+
+    /// The sealer for the subkey `info` of `dk`.
+    pub(crate) fn new(dk: &DataKey, info: &[u8]) -> Self {
+        Self(dk.subkey_cipher(info))
+    }
+
+    /// Seals `plain` bound to `aad`. `None` only if the cipher refuses (a value over 64 GiB).
+    pub(crate) fn seal(&self, aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead as _, Payload};
+        let mut nonce = [0u8; Self::NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .0
+            .encrypt(
+                &Nonce::<Aes256Gcm>::from(nonce),
+                Payload { msg: plain, aad },
+            )
+            .ok()?;
+        let mut out = Vec::with_capacity(1 + Self::NONCE_LEN + sealed.len());
+        out.push(Self::VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Some(out)
+    }
+
+    /// Opens a value sealed with `aad`; `None` when it is not authentic (tampered, moved, wrong key).
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead as _, Payload};
+        let (&version, rest) = sealed.split_first()?;
+        if version != Self::VERSION || rest.len() < Self::NONCE_LEN {
+            return None;
+        }
+        let (nonce, body) = rest.split_at(Self::NONCE_LEN);
+        let nonce = <&Nonce<Aes256Gcm>>::try_from(nonce).ok()?;
+        self.0.decrypt(nonce, Payload { msg: body, aad }).ok()
+    }
+}
+
 /// The org data keys, for the adapters that seal with them: unwrapped on first use (a fresh one is
 /// created and stored wrapped when the org has none yet) and cached in memory.
 pub(crate) struct OrgKeys {

@@ -40,8 +40,6 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{Aead as _, Nonce, Payload};
 use async_trait::async_trait;
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId};
@@ -50,8 +48,6 @@ use clment_common::ports::{
 };
 use clment_common::text::analyze;
 use hmac::{Hmac, Mac as _};
-use rand::RngCore as _;
-use rand::rngs::OsRng;
 use sha2::Sha256;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::directory::MmapDirectory;
@@ -65,7 +61,7 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
-use crate::crypto::{DataKey, OrgKeys};
+use crate::crypto::{DataKey, OrgKeys, ValueSealer};
 use crate::{DataDir, LocalStore, MasterKey};
 
 /// The writer's memory budget.
@@ -79,8 +75,6 @@ pub const RRF_K: f64 = 60.0;
 
 const TERM_KEY_INFO: &[u8] = b"clment/search/v1/term-key";
 const SEAL_KEY_INFO: &[u8] = b"clment/search/v1/seal-key";
-const SEAL_VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
 /// Bytes of the HMAC kept per term (hex-encoded: 32 characters).
 const TOKEN_BYTES: usize = 16;
 
@@ -184,14 +178,14 @@ fn filter(term: Term) -> Box<dyn Query> {
 /// An org's search keys (see the module docs).
 struct OrgSearchKeys {
     terms: Hmac<Sha256>,
-    seal: Aes256Gcm,
+    seal: ValueSealer,
 }
 
 impl OrgSearchKeys {
     fn derive(dk: &DataKey) -> Self {
         Self {
             terms: dk.subkey_mac(TERM_KEY_INFO),
-            seal: dk.subkey_cipher(SEAL_KEY_INFO),
+            seal: ValueSealer::new(dk, SEAL_KEY_INFO),
         }
     }
 
@@ -213,23 +207,9 @@ impl OrgSearchKeys {
         chunk: &str,
         plain: &[u8],
     ) -> Result<Vec<u8>, PortError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .seal
-            .encrypt(
-                &Nonce::<Aes256Gcm>::from(nonce),
-                Payload {
-                    msg: plain,
-                    aad: &Self::aad(kind, org, chunk),
-                },
-            )
-            .map_err(|_| unavailable("sealing a chunk failed"))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(SEAL_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        self.seal
+            .seal(&Self::aad(kind, org, chunk), plain)
+            .ok_or_else(|| unavailable("sealing a chunk failed"))
     }
 
     fn open(
@@ -239,22 +219,9 @@ impl OrgSearchKeys {
         chunk: &str,
         sealed: &[u8],
     ) -> Result<Vec<u8>, PortError> {
-        let rejected = || unavailable("a stored chunk failed authentication");
-        let (&version, rest) = sealed.split_first().ok_or_else(rejected)?;
-        if version != SEAL_VERSION || rest.len() < NONCE_LEN {
-            return Err(rejected());
-        }
-        let (nonce, body) = rest.split_at(NONCE_LEN);
-        let nonce = <&Nonce<Aes256Gcm>>::try_from(nonce).map_err(|_| rejected())?;
         self.seal
-            .decrypt(
-                nonce,
-                Payload {
-                    msg: body,
-                    aad: &Self::aad(kind, org, chunk),
-                },
-            )
-            .map_err(|_| rejected())
+            .open(&Self::aad(kind, org, chunk), sealed)
+            .ok_or_else(|| unavailable("a stored chunk failed authentication"))
     }
 }
 
@@ -909,8 +876,9 @@ mod tests {
         let keys = OrgSearchKeys::derive(&DataKey::from_test_bytes(&ikm));
         assert_eq!(keys.token("termin"), "46c84a0a9de0949096e505134d596e56");
         assert_eq!(keys.token("quokka"), "b71ed582f899592649e526fcc00e0279");
-        let mut sealed = vec![SEAL_VERSION];
-        sealed.extend_from_slice(&[0u8; NONCE_LEN]);
+        // version 1, an all-zero nonce, then ciphertext and tag.
+        let mut sealed = vec![1u8];
+        sealed.extend_from_slice(&[0u8; 12]);
         sealed.extend_from_slice(
             &hex::decode("779bb458d99ce026db1296ca4ab69647204049c90c52").unwrap(),
         );

@@ -86,6 +86,7 @@ impl LocalStore {
         txn.open_table(crate::contracts::CONTRACTS).map_err(err)?;
         txn.open_table(crate::contracts::IDEMPOTENCY).map_err(err)?;
         txn.open_table(ORG_KEYS).map_err(err)?;
+        txn.open_table(crate::reviews::REVIEWS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(Self {
             db: Arc::new(db),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use clment_common::ports::suite;
+use clment_common::ports::{ReviewStore as _, suite};
 use clment_local::{DataDir, LocalDocuments, LocalStore, MasterKey};
 
 fn good_corpus() -> Vec<Vec<u8>> {
@@ -115,4 +115,85 @@ async fn the_local_sweep_skips_what_is_not_an_original() {
     }
     assert!(docs.sweep(Some("acme".into()), 10).await.is_err());
     in_flight.abort().await;
+}
+
+#[tokio::test]
+async fn local_reviews_meet_the_review_store_contract_and_keep_excerpts_sealed() {
+    use clment_local::LocalReviews;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DataDir::open(tmp.path()).unwrap();
+    let store = LocalStore::open(&dir).unwrap();
+    let reviews = LocalReviews::open(
+        store.clone(),
+        MasterKey::load_or_create(&dir, None).unwrap(),
+    )
+    .unwrap();
+    suite::review_store(&reviews).await;
+
+    // A completed review's excerpt (contract text) is nowhere in the data directory in plain text.
+    let scope = clment_common::TenantScope::for_tests("acme", clment_common::domain::Region::Us);
+    let now = time::OffsetDateTime::now_utc();
+    let contract = clment_common::domain::ContractId::new();
+    let canary = "CANARY-review-3b9d1f";
+    let record = clment_common::review::ReviewRecord {
+        id: clment_common::domain::ReviewId::new(),
+        org: scope.org().clone(),
+        contract,
+        status: clment_common::review::ReviewStatus::Completed,
+        categories: vec!["governing-law".into()],
+        requested_by: clment_common::ports::Actor::System {
+            name: "test".into(),
+        },
+        created_at: now,
+        updated_at: now,
+        completed_at: Some(now),
+        failure: None,
+        result: Some(clment_common::review::ReviewResult {
+            provider: "offline".into(),
+            model: None,
+            summary: String::new(),
+            key_dates: clment_common::review::KeyDates::default(),
+            categories: vec![clment_common::review::Finding {
+                category: "governing-law".into(),
+                name: "Governing Law".into(),
+                present: true,
+                excerpts: vec![clment_common::review::Excerpt {
+                    text: format!("governed by the laws of {canary}"),
+                    start: 0,
+                    end: 44,
+                    page: 1,
+                    chunk: format!("{contract}-0"),
+                }],
+                answer: None,
+                risk: None,
+            }],
+            dropped_quotes: 0,
+            minimisation: clment_common::review::Minimisation::default(),
+            usage: clment_common::review::TokenUsage::default(),
+        }),
+    };
+    reviews.create(&scope, &record).await.unwrap();
+    drop(reviews);
+    drop(store);
+    for entry in walk(tmp.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "{} holds the canary in plain text",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -221,6 +221,64 @@ impl fmt::Debug for ContractId {
     }
 }
 
+/// A review id: a UUID v7 (sorts by creation time).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReviewId(uuid::Uuid);
+
+impl ReviewId {
+    /// A new, time-ordered id.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// Parses the hyphenated UUID form.
+    ///
+    /// # Errors
+    /// [`IdError::BadCharacter`] when the value is not a UUID.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        let bad = || IdError::BadCharacter {
+            kind: "review id",
+            allowed: "a hyphenated UUID",
+        };
+        if value.len() != 36 {
+            return Err(bad());
+        }
+        uuid::Uuid::parse_str(value).map(Self).map_err(|_| bad())
+    }
+
+    /// The id as a 128-bit number (storage keys; sorts like the UUID).
+    #[must_use]
+    pub fn as_u128(self) -> u128 {
+        self.0.as_u128()
+    }
+
+    /// From the 128-bit form.
+    #[must_use]
+    pub fn from_u128(v: u128) -> Self {
+        Self(uuid::Uuid::from_u128(v))
+    }
+}
+
+impl Default for ReviewId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ReviewId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl fmt::Debug for ReviewId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReviewId({})", self.0.hyphenated())
+    }
+}
+
 /// A request id: taken from `x-request-id` when it is 1 to 128 characters of
 /// `[A-Za-z0-9._:-]`, otherwise freshly generated, so it is always safe to log and echo.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]

@@ -3,5 +3,5 @@
 mod ids;
 mod region;
 
-pub use ids::{ContractId, IdError, OrgId, RequestId, UserId};
+pub use ids::{ContractId, IdError, OrgId, RequestId, ReviewId, UserId};
 pub use region::{Region, RegionError};

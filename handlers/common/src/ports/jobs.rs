@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ContractId, OrgId};
+use crate::domain::{ContractId, OrgId, ReviewId};
 
 /// Background work. Jobs carry ids and sizes only, never contract text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,15 @@ pub enum Job {
         /// Blob size in bytes, when the trigger reported it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
+    },
+    /// A review was asked for.
+    RunReview {
+        /// The owning org.
+        org: OrgId,
+        /// The contract reviewed.
+        contract: ContractId,
+        /// The review.
+        review: ReviewId,
     },
 }
 

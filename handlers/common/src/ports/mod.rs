@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod jobs;
 mod orgs;
+mod reviews;
 mod search;
 /// Port contract suites (test support).
 #[cfg(feature = "test-support")]
@@ -22,6 +23,7 @@ pub use extract::{Embedder, ExtractError, ExtractFailureCode, Extracted, Extract
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
+pub use reviews::ReviewStore;
 pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
 
 /// A port operation failed. Adapters map their SDK's errors into these kinds; no SDK type leaks out.

@@ -42,6 +42,14 @@ pub enum RouteId {
     ContractDelete,
     /// `GET /api/orgs/{orgId}/contracts/{contractId}/activity`.
     ContractActivity,
+    /// `POST /api/orgs/{orgId}/contracts/{contractId}/reviews`.
+    ReviewCreate,
+    /// `GET /api/orgs/{orgId}/contracts/{contractId}/reviews`.
+    ReviewList,
+    /// `GET /api/orgs/{orgId}/contracts/{contractId}/reviews/{reviewId}`.
+    ReviewGet,
+    /// `DELETE /api/orgs/{orgId}/contracts/{contractId}/reviews/{reviewId}`.
+    ReviewDelete,
     /// `GET /api/orgs/{orgId}/search`.
     Search,
     /// `GET /api/orgs/{orgId}/audit`.
@@ -271,6 +279,39 @@ pub static ROUTES: &[RouteSpec] = &[
         Access::Tenant(Permission::ContractsRead),
         Credentials::Any,
         None,
+    ),
+    route(
+        RouteId::ReviewCreate,
+        Method::POST,
+        "/api/orgs/{orgId}/contracts/{contractId}/reviews",
+        Access::Tenant(Permission::ReviewsRun),
+        Credentials::Any,
+        Some("review.requested"),
+    )
+    .expensive(),
+    route(
+        RouteId::ReviewList,
+        Method::GET,
+        "/api/orgs/{orgId}/contracts/{contractId}/reviews",
+        Access::Tenant(Permission::ReviewsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::ReviewGet,
+        Method::GET,
+        "/api/orgs/{orgId}/contracts/{contractId}/reviews/{reviewId}",
+        Access::Tenant(Permission::ReviewsRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::ReviewDelete,
+        Method::DELETE,
+        "/api/orgs/{orgId}/contracts/{contractId}/reviews/{reviewId}",
+        Access::Tenant(Permission::ReviewsRun),
+        Credentials::Any,
+        Some("review.deleted"),
     ),
     route(
         RouteId::Search,

@@ -6,8 +6,6 @@
 //! (conditional create), then the metadata; a failure after the blob removes it, so no half-written
 //! contract is ever visible.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use clment_common::content::{
     ClaimError, ContentKind, FileName, SniffError, Sniffer, claimed_kind,
@@ -103,7 +101,7 @@ struct Received {
     title: Option<String>,
 }
 
-fn contract_id(ctx: &Ctx<'_>) -> Result<ContractId, ApiError> {
+pub(crate) fn contract_id(ctx: &Ctx<'_>) -> Result<ContractId, ApiError> {
     ContractId::parse(ctx.req.params.get("contractId").unwrap_or_default())
         .map_err(|e| ApiError::new(ErrorCode::InvalidPath, format!("contractId: {e}.")))
 }
@@ -514,13 +512,6 @@ fn created_response(r: &ContractRecord) -> Response {
     resp
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<usize>,
-    continuation: Option<String>,
-}
-
 /// The org's contracts, newest first.
 #[utoipa::path(
     get, path = "/api/orgs/{orgId}/contracts", tag = "contracts",
@@ -538,47 +529,18 @@ struct ListQuery {
 /// # Errors
 /// As documented above.
 pub async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    let q: ListQuery = serde_urlencoded::from_str(&ctx.req.query).map_err(|_| {
-        ApiError::new(
-            ErrorCode::InvalidQuery,
-            "Query: `limit` (1-100) and `continuation` only.",
-        )
-    })?;
-    let limit = q.limit.unwrap_or(25);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::new(ErrorCode::InvalidQuery, "limit: 1 to 100."));
-    }
-    let after = q
-        .continuation
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c.as_bytes())
-                .ok()
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .map(|b| ContractId::from_u128(u128::from_be_bytes(b)))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InvalidQuery,
-                        "continuation: not one this API issued.",
-                    )
-                })
-        })
-        .transpose()?;
+    let page = super::paging::PageRequest::parse(&ctx.req.query)?;
     let items = ctx
         .state
         .contracts
-        .list(&ctx.granted.scope, limit + 1, after)
+        .list(
+            &ctx.granted.scope,
+            page.limit + 1,
+            page.after.map(ContractId::from_u128),
+        )
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let more = items.len() > limit;
-    let items: Vec<_> = items.into_iter().take(limit).collect();
-    let continuation = more
-        .then(|| {
-            items
-                .last()
-                .map(|r| URL_SAFE_NO_PAD.encode(r.id.as_u128().to_be_bytes()))
-        })
-        .flatten();
+    let (items, continuation) = page.finish(items, |r| r.id.as_u128());
     Ok(reply::json(
         StatusCode::OK,
         &ContractPage {
@@ -588,7 +550,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     ))
 }
 
-async fn live(ctx: &Ctx<'_>, id: ContractId) -> Result<ContractRecord, ApiError> {
+pub(crate) async fn live(ctx: &Ctx<'_>, id: ContractId) -> Result<ContractRecord, ApiError> {
     match ctx
         .state
         .contracts

@@ -8,4 +8,6 @@ pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod orgs;
+pub mod paging;
+pub mod reviews;
 pub mod search;

@@ -59,6 +59,10 @@ impl Modify for Bearer {
         super::contracts::rename,
         super::contracts::delete,
         super::audit::activity,
+        super::reviews::create,
+        super::reviews::list,
+        super::reviews::get,
+        super::reviews::delete,
         super::search::search,
         super::audit::export,
         super::audit::verify,
@@ -66,7 +70,7 @@ impl Modify for Bearer {
     ),
     components(schemas(clment_common::problem::Problem, clment_common::problem::ErrorCode)),
     modifiers(&Bearer),
-    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"), (name = "search"), (name = "audit"))
+    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"), (name = "reviews"), (name = "search"), (name = "audit"))
 )]
 pub struct ApiDoc;
 

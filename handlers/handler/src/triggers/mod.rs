@@ -7,6 +7,7 @@ pub mod audit_digest;
 mod index_contract;
 pub mod invocation;
 pub mod reconcile;
+pub mod run_job;
 
 use http::HeaderMap;
 use warp::reply::Response;
@@ -23,6 +24,8 @@ pub enum TriggerKind {
     Blob,
     /// `timerTrigger`.
     Timer,
+    /// `queueTrigger`.
+    Queue,
 }
 
 /// A row of the trigger table. The name is the function's folder under `functions/`.
@@ -39,6 +42,10 @@ pub static TRIGGERS: &[TriggerSpec] = &[
     TriggerSpec {
         name: "index-contract",
         kind: TriggerKind::Blob,
+    },
+    TriggerSpec {
+        name: "run-job",
+        kind: TriggerKind::Queue,
     },
     TriggerSpec {
         name: "audit-digest",
@@ -73,6 +80,7 @@ pub async fn invoke(
         "index-contract" => index_contract::run(state, &req).await?,
         "audit-digest" => audit_digest::run(state, &req).await?,
         "reconcile" => reconcile::run(state, &req).await?,
+        "run-job" => run_job::run(state, &req).await?,
         other => {
             return Err(ApiError::internal(&format!(
                 "trigger {other} has no runner"

@@ -2,10 +2,12 @@
 //! against each backend (local in its crate, Azure against the emulators). Test support only.
 
 mod audit;
+mod reviews;
 mod search;
 mod tenants;
 
 pub use audit::*;
+pub use reviews::*;
 pub use search::*;
 pub use tenants::*;
 

@@ -1,0 +1,338 @@
+//! Stored reviews in Cosmos DB.
+//!
+//! One container (default `clment` / `reviews`), partition key `/orgId`. The partition is always the
+//! calling scope's org, never a value taken from a record, and every read, write and query names it,
+//! so a scope can only ever touch its own org's reviews.
+//!
+//! A document is the [`ReviewRecord`] as serialised plus `"orgId"` (the partition key) and
+//! `"contractId"` (the contract, for listing and purging); its `id` is the review id, a hyphenated
+//! UUID v7, so descending id order is newest first. A review's result holds verified excerpts of
+//! the contract: the container is as protected as the contract metadata (Cosmos DB's encryption at
+//! rest, the data-plane role of the app's identity only), and nothing here logs a document.
+//!
+//! Replaces are optimistic twice over: the stored `updatedAt` must be the one the caller read, and
+//! the write carries the document's etag (`If-Match`), so a concurrent change in between fails with
+//! 412 and becomes [`PortError::Conflict`].
+//!
+//! The container is provisioned by infrastructure ([`container_properties`] gives its shape). SDK
+//! errors become [`PortError`]s here: 404 -> `NotFound` (or `None`/`false`), 409 and 412 ->
+//! `Conflict`, everything else -> `Unavailable`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_data_cosmos::clients::ContainerClient;
+use azure_data_cosmos::models::ContainerProperties;
+use azure_data_cosmos::options::{ItemWriteOptions, Precondition};
+use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query};
+use clment_common::TenantScope;
+use clment_common::domain::{ContractId, ReviewId};
+use clment_common::ports::{HealthCheck, PortError, ReviewStore};
+use clment_common::review::ReviewRecord;
+use futures_util::TryStreamExt as _;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::cosmos::DEFAULT_DATABASE;
+use crate::tenants::LazyContainer;
+
+/// The reviews container, unless configured otherwise.
+pub const REVIEWS_CONTAINER: &str = "reviews";
+/// The container's partition key path: one logical partition per org.
+pub const PARTITION_KEY_PATH: &str = "/orgId";
+/// The most reviews one `list` call reads.
+pub const MAX_PAGE: usize = 1_000;
+
+/// The properties to provision the reviews container with (partition key `/orgId`). Data-plane
+/// identities cannot create containers: infrastructure provisions it, and the emulator tests use
+/// this.
+#[must_use]
+pub fn container_properties(container: &str) -> ContainerProperties {
+    ContainerProperties::new(container.to_owned(), PARTITION_KEY_PATH.into())
+}
+
+/// A review document as written: the record plus the partition key and the contract.
+#[derive(Serialize)]
+struct ReviewDoc<'a> {
+    #[serde(flatten)]
+    record: &'a ReviewRecord,
+    #[serde(rename = "orgId")]
+    org_id: &'a str,
+    #[serde(rename = "contractId")]
+    contract_id: String,
+}
+
+/// A row of the purge query.
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// [`ReviewStore`] (and [`HealthCheck`], named `cosmos-reviews`) over one Cosmos DB container. Cheap
+/// to clone; clones share the resolved container client.
+#[derive(Clone)]
+pub struct CosmosReviews {
+    inner: Arc<LazyContainer>,
+}
+
+impl std::fmt::Debug for CosmosReviews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CosmosReviews").field(&self.inner).finish()
+    }
+}
+
+fn unavailable(what: &str, e: &CosmosError) -> PortError {
+    tracing::warn!(error = %e, "cosmos {what} failed");
+    PortError::Unavailable(format!("cosmos {what}: {e}"))
+}
+
+impl CosmosReviews {
+    /// Reviews in [`DEFAULT_DATABASE`] / [`REVIEWS_CONTAINER`].
+    #[must_use]
+    pub fn new(client: CosmosClient) -> Self {
+        Self::with_names(client, DEFAULT_DATABASE, REVIEWS_CONTAINER)
+    }
+
+    /// Reviews in the named database and container (which must exist, partitioned by `/orgId`).
+    #[must_use]
+    pub fn with_names(
+        client: CosmosClient,
+        database: impl Into<String>,
+        container: impl Into<String>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(LazyContainer::new(
+                client,
+                database.into(),
+                container.into(),
+            )),
+        }
+    }
+
+    /// Resolves the container now rather than on first use (start-up check).
+    ///
+    /// # Errors
+    /// `Unavailable` when the container cannot be resolved (missing, unreachable, not authorised).
+    pub async fn connect(&self) -> Result<(), PortError> {
+        self.container().await.map(|_| ())
+    }
+
+    async fn container(&self) -> Result<&ContainerClient, PortError> {
+        self.inner.get().await
+    }
+
+    /// Reads a review of the scope's org and its etag; `None` when absent.
+    async fn read(
+        &self,
+        scope: &TenantScope,
+        id: ReviewId,
+    ) -> Result<Option<(ReviewRecord, Option<Precondition>)>, PortError> {
+        let c = self.container().await?;
+        let org = scope.org().as_str().to_owned();
+        match c.read_item(org, &id.to_string(), None).await {
+            Ok(resp) => {
+                let etag = resp.headers().etag().cloned().map(Precondition::if_match);
+                let record = resp
+                    .into_model::<ReviewRecord>()
+                    .map_err(|e| unavailable("decode review", &e))?;
+                // The partition is the org, so this holds; checked all the same.
+                Ok((&record.org == scope.org()).then_some((record, etag)))
+            }
+            Err(e) if e.status().is_not_found() => Ok(None),
+            Err(e) => Err(unavailable("read review", &e)),
+        }
+    }
+
+    /// Reads a review of `contract` in the scope's org; `None` when absent or of another contract.
+    async fn read_of(
+        &self,
+        scope: &TenantScope,
+        contract: ContractId,
+        id: ReviewId,
+    ) -> Result<Option<(ReviewRecord, Option<Precondition>)>, PortError> {
+        Ok(self
+            .read(scope, id)
+            .await?
+            .filter(|(r, _)| r.contract == contract))
+    }
+}
+
+#[async_trait]
+impl ReviewStore for CosmosReviews {
+    async fn create(&self, scope: &TenantScope, record: &ReviewRecord) -> Result<(), PortError> {
+        if &record.org != scope.org() {
+            return Err(PortError::Conflict("review belongs to another org".into()));
+        }
+        let org = scope.org().as_str();
+        let doc = ReviewDoc {
+            record,
+            org_id: org,
+            contract_id: record.contract.to_string(),
+        };
+        let c = self.container().await?;
+        match c
+            .create_item(org.to_owned(), &record.id.to_string(), &doc, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().is_conflict() => {
+                Err(PortError::Conflict("review id exists".into()))
+            }
+            Err(e) => Err(unavailable("create review", &e)),
+        }
+    }
+
+    async fn get(
+        &self,
+        scope: &TenantScope,
+        contract: ContractId,
+        id: ReviewId,
+    ) -> Result<Option<ReviewRecord>, PortError> {
+        Ok(self.read_of(scope, contract, id).await?.map(|(r, _)| r))
+    }
+
+    async fn list(
+        &self,
+        scope: &TenantScope,
+        contract: ContractId,
+        limit: usize,
+        after: Option<ReviewId>,
+    ) -> Result<Vec<ReviewRecord>, PortError> {
+        let limit = limit.min(MAX_PAGE);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let org = scope.org().as_str();
+        let c = self.container().await?;
+        // Ids are lowercase hyphenated UUID v7 strings: descending string order is newest first.
+        let mut sql = format!("SELECT TOP {limit} * FROM c WHERE c.contractId = @contract");
+        if after.is_some() {
+            sql.push_str(" AND c.id < @after");
+        }
+        sql.push_str(" ORDER BY c.id DESC");
+        let mut query = Query::from(sql)
+            .with_parameter("@contract", contract.to_string())
+            .map_err(|e| unavailable("build query", &e))?;
+        if let Some(after) = after {
+            query = query
+                .with_parameter("@after", after.to_string())
+                .map_err(|e| unavailable("build query", &e))?;
+        }
+        let mut items = c
+            .query_items::<ReviewRecord>(query, FeedScope::partition(org.to_owned()), None)
+            .await
+            .map_err(|e| unavailable("list reviews", &e))?;
+        let mut out = Vec::with_capacity(limit.min(100));
+        while out.len() < limit {
+            match items
+                .try_next()
+                .await
+                .map_err(|e| unavailable("list reviews", &e))?
+            {
+                Some(r) if &r.org == scope.org() && r.contract == contract => out.push(r),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn replace(
+        &self,
+        scope: &TenantScope,
+        record: &ReviewRecord,
+        expected_updated_at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let org = scope.org().as_str();
+        let Some((current, etag)) = self.read(scope, record.id).await? else {
+            return Err(PortError::NotFound);
+        };
+        if &record.org != scope.org() || current.contract != record.contract {
+            return Err(PortError::Conflict(
+                "review belongs to another org or contract".into(),
+            ));
+        }
+        if current.updated_at != expected_updated_at {
+            return Err(PortError::Conflict("review changed concurrently".into()));
+        }
+        let doc = ReviewDoc {
+            record,
+            org_id: org,
+            contract_id: record.contract.to_string(),
+        };
+        let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+        let c = self.container().await?;
+        match c
+            .replace_item(org.to_owned(), &record.id.to_string(), &doc, options)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().is_precondition_failed() => {
+                Err(PortError::Conflict("review changed concurrently".into()))
+            }
+            Err(e) if e.status().is_not_found() => Err(PortError::NotFound),
+            Err(e) => Err(unavailable("replace review", &e)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        scope: &TenantScope,
+        contract: ContractId,
+        id: ReviewId,
+    ) -> Result<bool, PortError> {
+        if self.read_of(scope, contract, id).await?.is_none() {
+            return Ok(false);
+        }
+        let c = self.container().await?;
+        match c
+            .delete_item(scope.org().as_str().to_owned(), &id.to_string(), None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status().is_not_found() => Ok(false),
+            Err(e) => Err(unavailable("delete review", &e)),
+        }
+    }
+
+    async fn delete_for_contract(
+        &self,
+        scope: &TenantScope,
+        contract: ContractId,
+    ) -> Result<u64, PortError> {
+        let org = scope.org().as_str();
+        let c = self.container().await?;
+        let query = Query::from("SELECT c.id FROM c WHERE c.contractId = @contract".to_owned())
+            .with_parameter("@contract", contract.to_string())
+            .map_err(|e| unavailable("build query", &e))?;
+        // The ids first, then the deletes: the feed is not read while it changes.
+        let ids: Vec<IdRow> = c
+            .query_items::<IdRow>(query, FeedScope::partition(org.to_owned()), None)
+            .await
+            .map_err(|e| unavailable("list reviews to purge", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("list reviews to purge", &e))?;
+        let mut removed = 0;
+        for row in ids {
+            match c.delete_item(org.to_owned(), &row.id, None).await {
+                Ok(_) => removed += 1,
+                // Removed in between: not counted.
+                Err(e) if e.status().is_not_found() => {}
+                Err(e) => return Err(unavailable("purge reviews", &e)),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl HealthCheck for CosmosReviews {
+    fn name(&self) -> &'static str {
+        "cosmos-reviews"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        self.inner.probe().await
+    }
+}

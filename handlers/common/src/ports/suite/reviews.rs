@@ -1,0 +1,177 @@
+//! The `ReviewStore` contract.
+
+use time::OffsetDateTime;
+
+use crate::TenantScope;
+use crate::domain::{ContractId, OrgId, Region, ReviewId};
+use crate::ports::{Actor, PortError, ReviewStore};
+use crate::review::{
+    Excerpt, Finding, KeyDates, Minimisation, ReviewRecord, ReviewResult, ReviewStatus, TokenUsage,
+};
+
+fn review(org: &str, contract: ContractId) -> ReviewRecord {
+    let now = OffsetDateTime::now_utc();
+    ReviewRecord {
+        id: ReviewId::new(),
+        org: OrgId::parse(org).expect("org"),
+        contract,
+        status: ReviewStatus::Queued,
+        categories: vec!["governing-law".into()],
+        requested_by: Actor::User {
+            user_id: "u-1".into(),
+            email: None,
+        },
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+        failure: None,
+        result: None,
+    }
+}
+
+fn result(contract: ContractId) -> ReviewResult {
+    ReviewResult {
+        provider: "offline".into(),
+        model: None,
+        summary: "One category found.".into(),
+        key_dates: KeyDates::default(),
+        categories: vec![Finding {
+            category: "governing-law".into(),
+            name: "Governing Law".into(),
+            present: true,
+            excerpts: vec![Excerpt {
+                text: "governed by the laws of Delaware — ünïcode".into(),
+                start: 10,
+                end: 52,
+                page: 1,
+                chunk: format!("{contract}-0"),
+            }],
+            answer: None,
+            risk: None,
+        }],
+        dropped_quotes: 1,
+        minimisation: Minimisation::default(),
+        usage: TokenUsage::default(),
+    }
+}
+
+/// Every `ReviewStore` adapter: create once, get within the org only, newest-first pages, optimistic
+/// replace (stale writes conflict, a completed result round-trips exactly), single and per-contract
+/// deletes.
+///
+/// # Panics
+/// When the adapter misbehaves.
+pub async fn review_store(s: &dyn ReviewStore) {
+    let acme = TenantScope::for_tests("suite-acme", Region::Us);
+    let globex = TenantScope::for_tests("suite-globex", Region::Us);
+    let contract = ContractId::new();
+    let other_contract = ContractId::new();
+
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let r = review("suite-acme", contract);
+        s.create(&acme, &r).await.expect("create");
+        made.push(r);
+    }
+    let elsewhere = review("suite-acme", other_contract);
+    s.create(&acme, &elsewhere).await.expect("create");
+    assert!(matches!(
+        s.create(&acme, &made[0]).await,
+        Err(PortError::Conflict(_))
+    ));
+
+    // Reads are scoped to the org and the contract.
+    assert_eq!(
+        s.get(&acme, contract, made[0].id).await.expect("get"),
+        Some(made[0].clone())
+    );
+    assert_eq!(
+        s.get(&globex, contract, made[0].id).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        s.get(&acme, other_contract, made[0].id).await.expect("get"),
+        None
+    );
+
+    // Newest first, in pages.
+    let first = s.list(&acme, contract, 3, None).await.expect("list");
+    let ids: Vec<_> = first.iter().map(|r| r.id).collect();
+    let mut expected: Vec<_> = made.iter().map(|r| r.id).collect();
+    expected.reverse();
+    assert_eq!(ids, expected[..3]);
+    let rest = s
+        .list(&acme, contract, 3, Some(ids[2]))
+        .await
+        .expect("list");
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), expected[3..]);
+    assert!(
+        s.list(&globex, contract, 10, None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    // Optimistic replace: the result round-trips; a stale write conflicts; another org cannot write.
+    let mut done = made[0].clone();
+    done.status = ReviewStatus::Completed;
+    done.updated_at = made[0].updated_at + time::Duration::milliseconds(5);
+    done.completed_at = Some(done.updated_at);
+    done.result = Some(result(contract));
+    s.replace(&acme, &done, made[0].updated_at)
+        .await
+        .expect("replace");
+    assert_eq!(
+        s.get(&acme, contract, done.id).await.expect("get"),
+        Some(done.clone())
+    );
+    assert!(matches!(
+        s.replace(&acme, &done, made[0].updated_at).await,
+        Err(PortError::Conflict(_))
+    ));
+    assert!(s.replace(&globex, &done, done.updated_at).await.is_err());
+    let gone = review("suite-acme", contract);
+    assert!(matches!(
+        s.replace(&acme, &gone, gone.updated_at).await,
+        Err(PortError::NotFound)
+    ));
+
+    // Deletes.
+    assert!(
+        !s.delete(&globex, contract, made[1].id)
+            .await
+            .expect("delete")
+    );
+    assert!(s.delete(&acme, contract, made[1].id).await.expect("delete"));
+    assert!(!s.delete(&acme, contract, made[1].id).await.expect("again"));
+    assert_eq!(s.get(&acme, contract, made[1].id).await.expect("get"), None);
+    assert_eq!(
+        s.delete_for_contract(&globex, contract)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(
+        s.delete_for_contract(&acme, contract).await.expect("purge"),
+        4
+    );
+    assert!(
+        s.list(&acme, contract, 10, None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        s.list(&acme, other_contract, 10, None)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.delete_for_contract(&acme, other_contract)
+            .await
+            .expect("cleanup"),
+        1
+    );
+}
