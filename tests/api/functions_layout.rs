@@ -144,6 +144,18 @@ fn every_trigger_has_its_function_and_every_function_is_known() {
                 assert_eq!(b["connection"], "ContractsStorage");
                 // The trigger gives a job up on its last delivery: host.json must agree on which that is.
                 let host = read(&root().join("host.json"));
+                // A review's longest model call, plus a minute for the rest, fits in one invocation.
+                let limit: Vec<u64> = host["functionTimeout"]
+                    .as_str()
+                    .unwrap()
+                    .split(':')
+                    .map(|p| p.parse().unwrap())
+                    .collect();
+                let limit_secs = limit[0] * 3600 + limit[1] * 60 + limit[2];
+                assert!(
+                    clment_handler::config::MAX_FOUNDRY_TIMEOUT_SECS + 60 <= limit_secs,
+                    "functionTimeout {limit_secs} s"
+                );
                 assert_eq!(
                     host["extensions"]["queues"]["maxDequeueCount"],
                     clment_handler::triggers::run_job::MAX_DEQUEUE

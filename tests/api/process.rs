@@ -56,6 +56,32 @@ fn http(port: u16, request: &str) -> String {
     buf
 }
 
+/// A development token for an admin of `acme`, minted by the executable.
+fn admin_token(data: &Path) -> String {
+    let out = command(data, 0)
+        .args(["dev-token", "--org", "acme", "--role", "admin"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Reads the child's stdout and stderr while it runs (trace level fills a pipe quickly); the
+/// thread's result is both, once the child has exited.
+fn drain_logs(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s + &stderr.join().unwrap()
+    })
+}
+
 #[test]
 fn starts_answers_the_readiness_probe_and_health_then_stops_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
@@ -184,14 +210,7 @@ fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
 fn graceful_shutdown_finishes_in_flight_requests_and_keeps_queued_work() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token_out = command(data.path(), 0)
-        .args(["dev-token", "--org", "acme", "--role", "admin"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(token_out.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = admin_token(data.path());
     let mut child = command(data.path(), port).spawn().unwrap();
     wait_ready(port);
 
@@ -258,30 +277,12 @@ fn request_content_never_reaches_the_logs_even_at_trace_level() {
     const CANARY: &str = "CANARY-f00d-4b1d";
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token = String::from_utf8(
-        command(data.path(), 0)
-            .args(["dev-token", "--org", "acme", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let token = admin_token(data.path());
     let mut child = command(data.path(), port)
         .env("CLMENT_LOG", "trace")
         .spawn()
         .unwrap();
-    // Drain the logs while the process runs (trace level fills a pipe quickly).
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let logs = drain_logs(&mut child);
     wait_ready(port);
     let body =
         format!(r#"{{"Data":{{"blob":"{CANARY}"}},"Metadata":{{"name":"\"acme/x/{CANARY}\""}}}}"#);
@@ -358,7 +359,7 @@ fn request_content_never_reaches_the_logs_even_at_trace_level() {
     }
     sigterm(&child);
     child.wait().unwrap();
-    let out = stdout.join().unwrap() + &stderr.join().unwrap();
+    let out = logs.join().unwrap();
     assert!(
         out.contains("request finished")
             && out.contains("contract indexed")
@@ -438,14 +439,7 @@ fn a_kill_during_uploads_loses_no_acknowledged_contract_and_leaves_no_half_one()
     use std::collections::BTreeMap;
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token_out = command(data.path(), 0)
-        .args(["dev-token", "--org", "acme", "--role", "admin"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(token_out.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = admin_token(data.path());
     let mut child = command(data.path(), port).spawn().unwrap();
     wait_ready(port);
 
@@ -627,16 +621,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 fn hostile_files_never_take_the_handler_down_or_its_memory_up() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token = String::from_utf8(
-        command(data.path(), 0)
-            .args(["dev-token", "--org", "acme", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let token = admin_token(data.path());
     let mut child = command(data.path(), port)
         .env("CLMENT_LOG", "warn")
         .stdout(Stdio::null())
@@ -815,16 +800,7 @@ fn a_canary_in_a_reviewed_contract_stays_inside_verified_excerpts() {
 
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let token = String::from_utf8(
-        command(data.path(), 0)
-            .args(["dev-token", "--org", "acme", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let token = admin_token(data.path());
     let mut child = command(data.path(), port)
         .env("CLMENT_LOG", "trace")
         .env("CLMENT_REVIEW_PROVIDER", "foundry")
@@ -837,15 +813,7 @@ fn a_canary_in_a_reviewed_contract_stays_inside_verified_excerpts() {
         .env("CLMENT_FOUNDRY_TIMEOUT_SECS", "10")
         .spawn()
         .unwrap();
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let logs = drain_logs(&mut child);
     wait_ready(port);
     let get = |path: &str| {
         split_response(&http(
@@ -977,7 +945,7 @@ fn a_canary_in_a_reviewed_contract_stays_inside_verified_excerpts() {
 
     sigterm(&child);
     child.wait().unwrap();
-    let out = stdout.join().unwrap() + &stderr.join().unwrap();
+    let out = logs.join().unwrap();
     assert!(
         out.contains("review completed"),
         "logging works at trace level"

@@ -265,6 +265,32 @@ impl App {
             .unwrap()
     }
 
+    /// Posts a function invocation as the Functions host does.
+    async fn invoke(&self, function: &str, invocation: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/{function}", self.base))
+            .header("content-type", "application/json")
+            .body(invocation.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Delivers `acme/{id}/original` (holding `bytes`) to the blob trigger as the host does; returns
+    /// its answer after checking it is a 200.
+    async fn index_through_trigger(&self, id: &str, bytes: &[u8]) -> Value {
+        let invocation = json!({
+            "Data": { "blob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes) },
+            "Metadata": {
+                "name": format!("\"acme/{id}/original\""),
+                "Properties": { "ContentLength": bytes.len() },
+            }
+        });
+        let resp = self.invoke("index-contract", &invocation).await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
     fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
@@ -744,23 +770,7 @@ async fn cuad_contracts_index_through_the_blob_trigger_and_are_found_first() {
             .unwrap();
         let id = created["id"].as_str().unwrap().to_owned();
         assert_eq!(created["status"], "pending");
-        let invocation = json!({
-            "Data": { "blob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes) },
-            "Metadata": {
-                "name": format!("\"acme/{id}/original\""),
-                "Properties": { "ContentLength": bytes.len() },
-            }
-        });
-        let resp = app
-            .http
-            .post(format!("{}/index-contract", app.base))
-            .header("content-type", "application/json")
-            .body(invocation.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let body: Value = resp.json().await.unwrap();
+        let body = app.index_through_trigger(&id, &bytes).await;
         assert!(
             body["Logs"][0].as_str().unwrap().contains("indexed"),
             "{body}"
@@ -856,33 +866,15 @@ async fn reviews_run_through_the_queue_trigger_on_azure() {
             "Data": { "job": job.to_string() },
             "Metadata": { "DequeueCount": delivery.to_string(), "Id": "\"m-1\"" }
         });
-        app.http
-            .post(format!("{}/run-job", app.base))
-            .header("content-type", "application/json")
-            .body(invocation.to_string())
-            .send()
+        let app = &app;
+        async move { app.invoke("run-job", &invocation).await }
     };
 
     // Indexed through the blob trigger, then reviewed through the queue trigger.
     let id = upload().await;
-    let bytes = text.as_bytes();
-    let resp = app
-        .http
-        .post(format!("{}/index-contract", app.base))
-        .header("content-type", "application/json")
-        .body(
-            json!({
-                "Data": { "blob": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes) },
-                "Metadata": { "name": format!("\"acme/{id}/original\""), "Properties": { "ContentLength": bytes.len() } }
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    app.index_through_trigger(&id, text.as_bytes()).await;
     let review = ask(id.clone()).await;
-    let resp = deliver(&id, &review, 1).await.unwrap();
+    let resp = deliver(&id, &review, 1).await;
     assert_eq!(resp.status(), 200);
     let log: Value = resp.json().await.unwrap();
     assert!(
@@ -916,12 +908,7 @@ async fn reviews_run_through_the_queue_trigger_on_azure() {
         );
     }
     // A second delivery of the same message does nothing.
-    let again: Value = deliver(&id, &review, 2)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = deliver(&id, &review, 2).await.json().await.unwrap();
     assert!(
         again["Logs"][0].as_str().unwrap().contains("skipped"),
         "{again}"
@@ -930,8 +917,8 @@ async fn reviews_run_through_the_queue_trigger_on_azure() {
     // Not indexed yet: redelivered until the last delivery, which gives the review up.
     let pending = upload().await;
     let waiting = ask(pending.clone()).await;
-    assert_eq!(deliver(&pending, &waiting, 1).await.unwrap().status(), 500);
-    let resp = deliver(&pending, &waiting, 10).await.unwrap();
+    assert_eq!(deliver(&pending, &waiting, 1).await.status(), 500);
+    let resp = deliver(&pending, &waiting, 10).await;
     assert_eq!(resp.status(), 200);
     let gave_up: Value = app
         .req(
@@ -950,12 +937,10 @@ async fn reviews_run_through_the_queue_trigger_on_azure() {
 
     // A malformed message is refused (the host poisons it after its retries).
     let bad = app
-        .http
-        .post(format!("{}/run-job", app.base))
-        .header("content-type", "application/json")
-        .body(r#"{"Data":{"job":"not a job"},"Metadata":{}}"#)
-        .send()
-        .await
-        .unwrap();
+        .invoke(
+            "run-job",
+            &json!({"Data": {"job": "not a job"}, "Metadata": {}}),
+        )
+        .await;
     assert_eq!(bad.status(), 400);
 }

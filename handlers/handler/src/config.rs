@@ -214,7 +214,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "CLMENT_FOUNDRY_TIMEOUT_SECS",
         "120",
-        "Time limit for one review's model call, retries included (5 to 900); past it the review fails with `timeout`.",
+        "Time limit for one review's model call, retries included (5 to 480: a `run-job` invocation must end within host.json's 10-minute `functionTimeout`); past it the review fails with `timeout`.",
     ),
     (
         "CLMENT_INDEX_INLINE_MAX_BYTES",
@@ -397,6 +397,10 @@ pub struct Settings {
     /// Log format.
     pub log_format: LogFormat,
 }
+
+/// The longest `CLMENT_FOUNDRY_TIMEOUT_SECS`: a review (model call plus reads and writes) must end
+/// within host.json's `functionTimeout` (10 minutes) when `run-job` runs it.
+pub const MAX_FOUNDRY_TIMEOUT_SECS: u64 = 480;
 
 /// The default audience.
 pub const DEFAULT_AUDIENCE: &str = "clment-api";
@@ -713,7 +717,7 @@ impl Settings {
                         "CLMENT_FOUNDRY_TIMEOUT_SECS",
                         120,
                         5,
-                        900,
+                        MAX_FOUNDRY_TIMEOUT_SECS,
                     )?),
                 }
             }

@@ -44,6 +44,19 @@ pub enum Indexed {
     Skipped(&'static str),
 }
 
+impl Indexed {
+    /// One line for the Functions host's log: ids and counts only.
+    #[must_use]
+    pub fn describe(&self, contract: ContractId) -> String {
+        match self {
+            Self::Done { chunks } => format!("contract {contract} indexed: {chunks} chunks"),
+            Self::AlreadyIndexed => format!("contract {contract} already indexed"),
+            Self::Failed(code) => format!("contract {contract} failed: {code}"),
+            Self::Skipped(why) => format!("contract {contract} skipped: {why}"),
+        }
+    }
+}
+
 /// Indexing could not finish now; retrying later may succeed. Never holds contract text.
 #[derive(Debug, thiserror::Error)]
 #[error("indexing deferred: {0}")]

@@ -9,7 +9,6 @@ use clment_common::domain::{ContractId, OrgId};
 
 use super::invocation::{InvocationRequest, InvocationResponse, field, invalid};
 use crate::http::reply::ApiError;
-use crate::indexing::Indexed;
 use crate::state::AppState;
 
 /// The binding name in `functions/index-contract/function.json`.
@@ -124,14 +123,7 @@ pub async fn run(
             let outcome = crate::indexing::index_contract(state, &blob.org, blob.contract, content)
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
-            let log = match outcome {
-                Indexed::Done { chunks } => {
-                    format!("contract {} indexed: {chunks} chunks", blob.contract)
-                }
-                Indexed::AlreadyIndexed => format!("contract {} already indexed", blob.contract),
-                Indexed::Failed(code) => format!("contract {} failed: {code}", blob.contract),
-                Indexed::Skipped(why) => format!("contract {} skipped: {why}", blob.contract),
-            };
+            let log = outcome.describe(blob.contract);
             Ok(InvocationResponse {
                 logs: vec![log],
                 ..InvocationResponse::default()

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::invocation::{InvocationRequest, InvocationResponse, invalid, unwrap_double_encoded};
 use crate::http::reply::ApiError;
-use crate::indexing::{self, Indexed};
+use crate::indexing;
 use crate::reviewing::{self, Reviewed};
 use crate::state::AppState;
 
@@ -98,12 +98,7 @@ pub async fn run(
                 }
                 other => other.map_err(|e| ApiError::internal(&e))?,
             };
-            match outcome {
-                Indexed::Done { chunks } => format!("contract {contract} indexed: {chunks} chunks"),
-                Indexed::AlreadyIndexed => format!("contract {contract} already indexed"),
-                Indexed::Failed(code) => format!("contract {contract} failed: {code}"),
-                Indexed::Skipped(why) => format!("contract {contract} skipped: {why}"),
-            }
+            outcome.describe(*contract)
         }
     };
     Ok(InvocationResponse {
