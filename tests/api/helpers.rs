@@ -108,6 +108,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An operator access token from the development issuer (operator audience, `role` operator, MFA).
+    pub fn operator_token(&self) -> String {
+        self.issuer
+            .mint_operator(
+                &UserId::parse("ops-1").unwrap(),
+                Some("ops-1@clment.example"),
+                600,
+                clment_handler::config::DEFAULT_OPERATOR_AUDIENCE,
+            )
+            .unwrap()
+    }
+
     pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url(&format!("/{function}")))

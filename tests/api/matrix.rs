@@ -47,7 +47,9 @@ fn audited_resource(route: RouteId) -> Option<&'static str> {
         | RouteId::Search
         | RouteId::AuditExport
         | RouteId::AuditVerify
-        | RouteId::AuditDigests => None,
+        | RouteId::AuditDigests
+        | RouteId::Usage
+        | RouteId::OperatorUsage => None,
     }
 }
 
@@ -140,13 +142,16 @@ async fn request_for(app: &TestApp, route: RouteId, org: &str) -> (String, Body)
         RouteId::AuditExport => (format!("/api/orgs/{org}/audit?format=ndjson"), None),
         RouteId::AuditVerify => (format!("/api/orgs/{org}/audit/verify"), None),
         RouteId::AuditDigests => (format!("/api/orgs/{org}/audit/digests"), None),
+        RouteId::Usage => (format!("/api/orgs/{org}/usage"), None),
+        // Not a tenant route: the org plays no part.
+        RouteId::OperatorUsage => ("/api/operator/usage".to_owned(), None),
     };
     (path, body.map_or(Body::None, Body::Json))
 }
 
 fn permission(spec: &RouteSpec) -> Option<Permission> {
     match spec.access {
-        Access::Public => None,
+        Access::Public | Access::Operator => None,
         Access::Principal(p) | Access::Tenant(p) => Some(p),
     }
 }
@@ -180,6 +185,19 @@ async fn every_route_x_every_role_x_own_and_other_org() {
                     .as_ref()
                     .and_then(|v| v["id"].as_str().map(str::to_owned));
                 let new_events = audit_events(&app, OWN).await[events_before..].to_vec();
+
+                // Operator routes take operator tokens only: any tenant token is no credential.
+                if spec.access == Access::Operator {
+                    if status != 401 || code.as_deref() != Some("unauthenticated") {
+                        failures.push(format!(
+                            "{label}: expected 401 unauthenticated, got {status} {code:?}"
+                        ));
+                    }
+                    if !new_events.is_empty() {
+                        failures.push(format!("{label}: wrote audit events {new_events:?}"));
+                    }
+                    continue;
+                }
 
                 let expected_denial = match (spec.access, permission(spec)) {
                     (Access::Public, _) => None,
@@ -273,6 +291,7 @@ async fn every_route_with_an_api_key() {
                 "reviews:run",
                 "search",
                 "audit:read",
+                "usage:read",
             ],
             Role::Admin,
         )
@@ -284,6 +303,10 @@ async fn every_route_with_an_api_key() {
         let (path, body) = request_for(&app, spec.id, OWN).await;
         let resp = app.send(spec.method.as_str(), &path, &secret, body).await;
         let label = format!("{} {}", spec.method, spec.path);
+        if spec.access == Access::Operator {
+            assert_problem(resp, 401, "unauthenticated").await;
+            continue;
+        }
         if spec.credentials == Credentials::InteractiveOnly {
             assert_problem(resp, 403, "interactive_session_required").await;
         } else {
@@ -304,7 +327,10 @@ async fn every_route_with_an_api_key() {
 #[tokio::test]
 async fn other_region_principals_are_misdirected_before_any_storage() {
     let app = spawn_app().await;
-    for spec in ROUTES.iter().filter(|s| s.access != Access::Public) {
+    for spec in ROUTES
+        .iter()
+        .filter(|s| !matches!(s.access, Access::Public | Access::Operator))
+    {
         let (path, body) = request_for(&app, spec.id, "euorg").await;
         let token = app.token("euorg", Role::Owner, &["pwd", "mfa"], Region::Eu);
         let body = assert_problem(

@@ -137,6 +137,9 @@ fn a_bad_setting_stops_start_up_and_is_named() {
     }
 }
 
+/// What the infrastructure writes for the EU plane.
+const EU_PLACEMENT: &str = r#"{"locations":{"functionApp":"westeurope","storage":"westeurope","cosmos":["westeurope","northeurope"],"search":"westeurope","openai":"westeurope","keyVault":"westeurope"},"aiDeployments":{"chat":"DataZoneStandard","embedding":"DataZoneStandard"}}"#;
+
 #[test]
 fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
     let data = tempfile::tempdir().unwrap();
@@ -172,6 +175,7 @@ fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
             "CLMENT_AUDIT_SIGNING_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         ),
+        ("CLMENT_AZURE_PLACEMENT", EU_PLACEMENT),
     ];
     let out = command(data.path(), 0)
         .envs(azure)
@@ -194,6 +198,32 @@ fn the_dev_issuer_cannot_be_used_with_azure_or_a_real_issuer() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("only available with CLMENT_BACKEND=local")
     );
+    // The bundle refuses to start when a resource is outside its region's geography, naming it.
+    let us_search = EU_PLACEMENT.replace("\"search\":\"westeurope\"", "\"search\":\"eastus2\"");
+    let out = command(data.path(), 0)
+        .envs(azure)
+        .envs(issuer)
+        .env("CLMENT_AZURE_PLACEMENT", &us_search)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CLMENT_AZURE_PLACEMENT") && err.contains("search") && err.contains("eastus2"),
+        "{err}"
+    );
+    // Or when the platform says the app itself runs elsewhere.
+    let out = command(data.path(), 0)
+        .envs(azure)
+        .envs(issuer)
+        .env("REGION_NAME", "East US 2")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REGION_NAME"));
+
     // Local with a real issuer configured: also refused (the server would not accept it).
     let out = command(data.path(), 0)
         .envs(issuer)

@@ -26,7 +26,7 @@ use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query, Transaction
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId};
 use clment_common::ports::{
-    ContractRecord, ContractStatus, ContractStore, Created, HealthCheck, PortError,
+    ContractRecord, ContractStatus, ContractStore, ContractUsage, Created, HealthCheck, PortError,
 };
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -290,6 +290,14 @@ fn batch_error(what: &str, f: BatchFailure) -> PortError {
     ))
 }
 
+/// A row of the usage query.
+#[derive(Deserialize)]
+struct UsageRow {
+    status: ContractStatus,
+    size: u64,
+}
+
+#[async_trait]
 #[async_trait]
 impl ContractStore for CosmosContracts {
     async fn create(
@@ -382,6 +390,27 @@ impl ContractStore for CosmosContracts {
             .read_contract(scope.org().as_str(), id)
             .await?
             .map(|(r, _)| r))
+    }
+
+    async fn usage(&self, scope: &TenantScope) -> Result<ContractUsage, PortError> {
+        let org = scope.org().as_str();
+        let c = self.container().await?;
+        let query = Query::from("SELECT c.status, c.size FROM c WHERE c.kind = @kind".to_owned())
+            .with_parameter("@kind", KIND_CONTRACT)
+            .map_err(|e| unavailable("build query", &e))?;
+        let mut rows = c
+            .query_items::<UsageRow>(query, FeedScope::partition(org.to_owned()), None)
+            .await
+            .map_err(|e| unavailable("contract usage", &e))?;
+        let mut usage = ContractUsage::default();
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| unavailable("contract usage", &e))?
+        {
+            usage.add(row.status, row.size);
+        }
+        Ok(usage)
     }
 
     async fn list(

@@ -27,8 +27,8 @@ use azure_data_cosmos::options::{ItemWriteOptions, Precondition};
 use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query};
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, ReviewId};
-use clment_common::ports::{HealthCheck, PortError, ReviewStore};
-use clment_common::review::ReviewRecord;
+use clment_common::ports::{HealthCheck, PortError, ReviewStore, ReviewUsage};
+use clment_common::review::{ReviewRecord, ReviewStatus, TokenUsage};
 use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -66,6 +66,19 @@ struct ReviewDoc<'a> {
 #[derive(Deserialize)]
 struct IdRow {
     id: String,
+}
+
+/// A row of the usage query: the status and, for completed reviews, the token counts.
+#[derive(Deserialize)]
+struct UsageRow {
+    status: ReviewStatus,
+    #[serde(default)]
+    result: Option<UsageOfResult>,
+}
+
+#[derive(Deserialize)]
+struct UsageOfResult {
+    usage: TokenUsage,
 }
 
 /// [`ReviewStore`] (and [`HealthCheck`], named `cosmos-reviews`) over one Cosmos DB container. Cheap
@@ -293,6 +306,25 @@ impl ReviewStore for CosmosReviews {
             Err(e) if e.status().is_not_found() => Ok(false),
             Err(e) => Err(unavailable("delete review", &e)),
         }
+    }
+
+    async fn usage(&self, scope: &TenantScope) -> Result<ReviewUsage, PortError> {
+        let org = scope.org().as_str();
+        let c = self.container().await?;
+        let query = Query::from("SELECT c.status, c.result FROM c".to_owned());
+        let mut rows = c
+            .query_items::<UsageRow>(query, FeedScope::partition(org.to_owned()), None)
+            .await
+            .map_err(|e| unavailable("review usage", &e))?;
+        let mut usage = ReviewUsage::default();
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| unavailable("review usage", &e))?
+        {
+            usage.add(row.status, row.result.as_ref().map(|r| &r.usage));
+        }
+        Ok(usage)
     }
 
     async fn delete_for_contract(

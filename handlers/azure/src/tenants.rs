@@ -30,6 +30,7 @@ use azure_data_cosmos::models::ContainerProperties;
 use azure_data_cosmos::options::{ItemWriteOptions, Precondition};
 use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query};
 use clment_common::TenantScope;
+use clment_common::domain::OrgId;
 use clment_common::ports::{
     ApiKeyRecord, ApiKeyStore, HealthCheck, OrgRecord, OrgStore, Plan, PortError, SecuritySettings,
 };
@@ -291,6 +292,28 @@ impl OrgStore for CosmosOrgs {
         now: OffsetDateTime,
     ) -> Result<(OrgRecord, OrgRecord), PortError> {
         self.change(scope, now, |r| r.plan = plan).await
+    }
+
+    async fn list_orgs(
+        &self,
+        after: Option<&OrgId>,
+        limit: usize,
+    ) -> Result<Vec<OrgRecord>, PortError> {
+        let c = self.container.get().await?;
+        // One document per org, each in its own partition: a cross-partition read of the whole
+        // container, ordered here (a region holds thousands of orgs, not millions; operators only).
+        let query = Query::from("SELECT * FROM c".to_owned());
+        let mut orgs: Vec<OrgRecord> = c
+            .query_items::<OrgRecord>(query, FeedScope::full_container(), None)
+            .await
+            .map_err(|e| unavailable("list orgs", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("list orgs", &e))?;
+        orgs.retain(|o| after.is_none_or(|a| o.org_id.as_str() > a.as_str()));
+        orgs.sort_by(|a, b| a.org_id.as_str().cmp(b.org_id.as_str()));
+        orgs.truncate(limit);
+        Ok(orgs)
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `contracts:delete`|        |        |   x   |   x   |
 //! | `api-keys:manage` |        |        |   x   |   x   |
 //! | `audit:read`      |        |        |   x   |   x   |
+//! | `usage:read`      |        |        |   x   |   x   |
 //! | `security:manage` |        |        |   x   |   x   |
 //! | `owners:manage`   |        |        |       |   x   |
 //!
@@ -80,6 +81,7 @@ impl Role {
             Permission::ContractsDelete
             | Permission::ApiKeysManage
             | Permission::AuditRead
+            | Permission::UsageRead
             | Permission::SecurityManage => Self::Admin,
             Permission::OwnersManage => Self::Owner,
         }
@@ -133,6 +135,8 @@ pub enum Permission {
     ApiKeysManage,
     /// Read and export the audit trail.
     AuditRead,
+    /// Read the org's usage aggregates (counts, bytes, tokens).
+    UsageRead,
     /// Read and change the org's sign-in policy.
     SecurityManage,
     /// Grant and remove the owner role.
@@ -141,7 +145,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::ProfileRead,
         Self::ContractsRead,
         Self::ContractsWrite,
@@ -151,6 +155,7 @@ impl Permission {
         Self::ReviewsRun,
         Self::ApiKeysManage,
         Self::AuditRead,
+        Self::UsageRead,
         Self::SecurityManage,
         Self::OwnersManage,
     ];
@@ -214,16 +219,20 @@ pub enum ApiScope {
     /// Read and export the audit trail.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Read the org's usage aggregates (e.g. for a billing system).
+    #[serde(rename = "usage:read")]
+    UsageRead,
 }
 
 impl ApiScope {
     /// Every scope.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ContractsRead,
         Self::ContractsWrite,
         Self::ReviewsRun,
         Self::Search,
         Self::AuditRead,
+        Self::UsageRead,
     ];
 
     /// Whether this scope covers `permission`. Key management, security settings and owner management
@@ -247,6 +256,7 @@ impl ApiScope {
                 )
                 | (Self::Search, Permission::Search)
                 | (Self::AuditRead, Permission::AuditRead)
+                | (Self::UsageRead, Permission::UsageRead)
         )
     }
 }

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod content;
 pub mod domain;
+pub mod placement;
 pub mod ports;
 pub mod problem;
 pub mod ratelimit;

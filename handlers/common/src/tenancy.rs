@@ -55,6 +55,17 @@ impl TenantScope {
         Self { org, region }
     }
 
+    /// A scope for a verified operator's region-level aggregates (`GET /api/operator/usage`): the
+    /// org comes from the region's own org list, never from request input, and only counts are read.
+    #[must_use]
+    pub fn for_verified_operator(
+        _operator: &crate::auth::jwt::Operator,
+        org: OrgId,
+        region: Region,
+    ) -> Self {
+        Self { org, region }
+    }
+
     /// The organisation.
     #[must_use]
     pub fn org(&self) -> &OrgId {

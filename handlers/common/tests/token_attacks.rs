@@ -1597,3 +1597,151 @@ async fn verified_tokens_are_cached_by_exact_token() {
         Err(TokenError::Expired)
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Operator tokens
+// ---------------------------------------------------------------------------------------------
+
+const OPERATOR_AUD: &str = "clment-operator";
+
+fn operator_claims() -> Value {
+    let t = now();
+    json!({
+        "iss": ISS,
+        "aud": OPERATOR_AUD,
+        "exp": t + 600,
+        "nbf": t - 5,
+        "iat": t - 5,
+        "sub": "ops-1",
+        "role": ["operator"],
+        "amr": ["pwd", "otp"],
+        "email": "ops@clment.test",
+    })
+}
+
+fn operator_with(f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
+    let mut c = operator_claims();
+    f(c.as_object_mut().expect("object"));
+    c
+}
+
+/// Operator tokens: their own audience, `role` operator, a second factor; and the two audiences
+/// never cross (a tenant token is no operator token, an operator token is no tenant token).
+#[tokio::test]
+async fn operator_tokens_are_checked_apart_from_tenant_tokens() {
+    let source: Arc<dyn KeySource> = Arc::new(StaticKeySource(jwks(vec![rsa_jwk(
+        "rsa-rs256",
+        Some("RS256"),
+    )])));
+    let keys = Arc::new(JwksCache::new(source, CachePolicy::default()));
+    let operators = TokenValidator::new(TokenPolicy::new(ISS, OPERATOR_AUD), Arc::clone(&keys));
+    let tenants = TokenValidator::new(TokenPolicy::new(ISS, AUD), keys);
+
+    let good = rs256(&operator_claims());
+    let op = operators.verify_operator(&good).await.expect("operator");
+    assert_eq!(op.subject.as_str(), "ops-1");
+    // A plain-string role works too.
+    let single = rs256(&operator_with(|c| {
+        c.insert("role".into(), json!("operator"));
+    }));
+    assert!(operators.verify_operator(&single).await.is_ok());
+
+    // The operator token is refused as a tenant token (wrong audience), and vice versa.
+    assert_eq!(
+        tenants.verify(&good).await.unwrap_err(),
+        TokenError::WrongAudience
+    );
+    let tenant = rs256(&claims_with(|c| {
+        c.insert("role".into(), json!(["owner", "operator"]));
+    }));
+    assert_eq!(
+        operators.verify_operator(&tenant).await.unwrap_err(),
+        TokenError::WrongAudience
+    );
+
+    let cases: Vec<(&str, String, TokenError)> = vec![
+        (
+            "no operator role",
+            rs256(&operator_with(|c| {
+                c.insert("role".into(), json!(["owner"]));
+            })),
+            TokenError::InvalidClaim("role"),
+        ),
+        (
+            "role missing",
+            rs256(&operator_with(|c| {
+                c.remove("role");
+            })),
+            TokenError::MissingClaim("role".into()),
+        ),
+        (
+            "password only",
+            rs256(&operator_with(|c| {
+                c.insert("amr".into(), json!(["pwd"]));
+            })),
+            TokenError::InvalidClaim("amr"),
+        ),
+        (
+            "no amr",
+            rs256(&operator_with(|c| {
+                c.remove("amr");
+            })),
+            TokenError::InvalidClaim("amr"),
+        ),
+        (
+            "expired",
+            rs256(&operator_with(|c| {
+                c.insert("exp".into(), json!(now() - 3600));
+            })),
+            TokenError::Expired,
+        ),
+        (
+            "wrong issuer",
+            rs256(&operator_with(|c| {
+                c.insert("iss".into(), json!("https://evil.test"));
+            })),
+            TokenError::WrongIssuer,
+        ),
+        (
+            "tampered signature",
+            with_flipped_signature(&good),
+            TokenError::BadSignature,
+        ),
+        (
+            "tampered payload",
+            with_payload(
+                &rs256(&operator_with(|c| {
+                    c.insert("role".into(), json!(["viewer"]));
+                })),
+                &operator_claims(),
+            ),
+            TokenError::BadSignature,
+        ),
+        (
+            "alg none",
+            hand_built(
+                &json!({"alg": "none", "typ": "at+jwt", "kid": "rsa-rs256"}),
+                &operator_claims(),
+                "",
+            ),
+            TokenError::Malformed,
+        ),
+        (
+            "unknown kid",
+            sign(
+                &header(Algorithm::RS256, Some("nobody")),
+                &operator_claims(),
+                &rsa_signer(),
+            ),
+            TokenError::UnknownKid,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, token, want) in cases {
+        match operators.verify_operator(&token).await {
+            Err(e) if e == want => {}
+            other => failures.push(format!("{name}: want {want:?}, got {other:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -38,9 +38,16 @@ pub enum Command {
     Serve,
     /// Print a development access token the local server accepts (local backend only).
     DevToken {
-        /// Organisation id (`org_id`).
+        /// Organisation id (`org_id`); not with `--operator`.
+        #[arg(
+            long,
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        org: Option<String>,
+        /// An operator token instead (operator audience, `role` operator, `amr` pwd+mfa, no org).
         #[arg(long)]
-        org: String,
+        operator: bool,
         /// User id (`sub`).
         #[arg(long, default_value = "dev-user")]
         user: String,
@@ -342,6 +349,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::DevToken {
             org,
+            operator,
             user,
             role,
             amr,
@@ -357,8 +365,22 @@ pub fn run() -> anyhow::Result<()> {
                     "the development issuer is only available with CLMENT_BACKEND=local and no CLMENT_AUTH_* settings"
                 );
             };
+            if operator {
+                let issuer = DevIssuer::load_or_create(&DataDir::open(data_dir)?)?;
+                let user = UserId::parse(&user).context("--user")?;
+                println!(
+                    "{}",
+                    issuer.mint_operator(
+                        &user,
+                        email.as_deref(),
+                        ttl,
+                        &settings.operator_audience
+                    )?
+                );
+                return Ok(());
+            }
             let req = DevTokenRequest {
-                org: OrgId::parse(&org).context("--org")?,
+                org: OrgId::parse(org.as_deref().unwrap_or_default()).context("--org")?,
                 user: UserId::parse(&user).context("--user")?,
                 role: role.parse::<Role>().context("--role")?,
                 amr,

@@ -67,6 +67,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "How long a fetched JWKS is fresh.",
     ),
     (
+        "CLMENT_OPERATOR_AUDIENCE",
+        "clment-operator",
+        "Audience of operator access tokens (same issuer and JWKS; `role` must name `operator`, `amr` a second factor); only they reach `/api/operator/...`, and they reach nothing else.",
+    ),
+    (
+        "CLMENT_AZURE_PLACEMENT",
+        "",
+        "Azure backend: where each resource lives, as the infrastructure wrote it (JSON: `locations`, `aiDeployments`); start-up refuses any location outside the region's geography, a Global model deployment, or a `REGION_NAME` elsewhere. Required with `azure`.",
+    ),
+    (
         "CLMENT_AZURE_BLOB_URL",
         "",
         "Azure backend: Blob Storage account URL (https).",
@@ -360,6 +370,10 @@ pub struct Settings {
     pub backend: Backend,
     /// Token verification.
     pub identity: Identity,
+    /// Required audience of operator tokens.
+    pub operator_audience: String,
+    /// Where the Azure resources live (checked at start-up); `None` on the local backend.
+    pub placement: Option<clment_common::placement::Placement>,
     /// Allowed token algorithms.
     pub algorithms: Vec<Algorithm>,
     /// Required `typ`, or none.
@@ -404,6 +418,9 @@ pub const MAX_FOUNDRY_TIMEOUT_SECS: u64 = 480;
 
 /// The default audience.
 pub const DEFAULT_AUDIENCE: &str = "clment-api";
+
+/// The default audience of operator tokens.
+pub const DEFAULT_OPERATOR_AUDIENCE: &str = "clment-operator";
 
 impl Settings {
     /// Reads the process environment.
@@ -745,7 +762,40 @@ impl Settings {
             background: true,
         };
 
+        let operator_audience = get("CLMENT_OPERATOR_AUDIENCE")
+            .unwrap_or(DEFAULT_OPERATOR_AUDIENCE)
+            .to_owned();
+        let (Identity::Issuer { audience, .. } | Identity::DevIssuer { audience }) = &identity;
+        if *audience == operator_audience {
+            return Err(bad(
+                "CLMENT_OPERATOR_AUDIENCE",
+                "must differ from CLMENT_AUTH_AUDIENCE (operator and tenant tokens must not be interchangeable)",
+            ));
+        }
+        let placement = if azure {
+            let raw = get("CLMENT_AZURE_PLACEMENT").ok_or_else(|| {
+                bad(
+                    "CLMENT_AZURE_PLACEMENT",
+                    "is required with the azure backend (the infrastructure writes it)",
+                )
+            })?;
+            let placement = clment_common::placement::Placement::parse(raw)
+                .map_err(|e| bad("CLMENT_AZURE_PLACEMENT", e.to_string()))?;
+            let mut required = vec!["storage", "cosmos", "search"];
+            if embeddings.is_some() || matches!(review, ReviewSettings::Foundry { .. }) {
+                required.push("openai");
+            }
+            placement
+                .check(region, &required, get("REGION_NAME"))
+                .map_err(|e| bad("CLMENT_AZURE_PLACEMENT", e.to_string()))?;
+            Some(placement)
+        } else {
+            None
+        };
+
         Ok(Self {
+            operator_audience,
+            placement,
             indexing,
             review,
             embeddings,
@@ -1005,6 +1055,7 @@ mod tests {
                     ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
                     ("CLMENT_AUTH_ISSUER", "https://id.example"),
                     ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
+                    ("CLMENT_AZURE_PLACEMENT", EU_PLACEMENT),
                 ],
                 "CLMENT_AUDIT_SIGNING_KEY",
             ),
@@ -1019,6 +1070,7 @@ mod tests {
                     ("CLMENT_AUDIT_SIGNING_KEY", "c2hvcnQ"),
                     ("CLMENT_AUTH_ISSUER", "https://id.example"),
                     ("CLMENT_AUTH_JWKS_URL", "https://id.example/jwks"),
+                    ("CLMENT_AZURE_PLACEMENT", EU_PLACEMENT),
                 ],
                 "CLMENT_AUDIT_SIGNING_KEY",
             ),
@@ -1099,9 +1151,85 @@ mod tests {
             ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
             ("CLMENT_AUTH_ISSUER", "https://id.clment.example"),
             ("CLMENT_AUTH_JWKS_URL", "https://id.clment.example/jwks"),
+            ("CLMENT_AZURE_PLACEMENT", AU_PLACEMENT),
         ]))
         .unwrap();
         assert!(matches!(s.identity, Identity::Issuer { .. }));
+    }
+
+    const EU_PLACEMENT: &str = r#"{"locations":{"storage":"westeurope","cosmos":["westeurope","northeurope"],"search":"westeurope","openai":"westeurope"}}"#;
+
+    const AU_PLACEMENT: &str = r#"{"locations":{"functionApp":"australiaeast","storage":"australiaeast","cosmos":["australiaeast","australiasoutheast"],"search":"australiaeast","openai":"australiaeast","keyVault":"australiaeast"},"aiDeployments":{"chat":"Standard","embedding":"Standard"}}"#;
+
+    /// The bundle refuses to start in Azure mode when its resources are not in its region's geography.
+    #[test]
+    fn azure_start_up_refuses_resources_outside_the_region() {
+        let base = [
+            ("CLMENT_BACKEND", "azure"),
+            ("CLMENT_REGION", "au"),
+            ("CLMENT_AZURE_BLOB_URL", "https://x.blob.core.windows.net"),
+            ("CLMENT_AZURE_COSMOS_URL", "https://x.documents.azure.com"),
+            ("CLMENT_AZURE_QUEUE_URL", "https://x.queue.core.windows.net"),
+            ("CLMENT_AZURE_SEARCH_URL", "https://x.search.windows.net"),
+            ("CLMENT_AUDIT_SIGNING_KEY", TEST_SIGNING_KEY),
+            ("CLMENT_AUTH_ISSUER", "https://id.clment.example"),
+            ("CLMENT_AUTH_JWKS_URL", "https://id.clment.example/jwks"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Settings::from_map(&env(&pairs))
+        };
+        let e = with(&[]).unwrap_err();
+        assert_eq!(e.setting, "CLMENT_AZURE_PLACEMENT");
+        let ok = with(&[
+            ("CLMENT_AZURE_PLACEMENT", AU_PLACEMENT),
+            ("REGION_NAME", "Australia East"),
+        ])
+        .unwrap();
+        assert!(ok.placement.is_some());
+        let cases = [
+            AU_PLACEMENT.replace("australiasoutheast", "southeastasia"),
+            AU_PLACEMENT.replacen("australiaeast", "eastus2", 2),
+            AU_PLACEMENT.replace("\"chat\":\"Standard\"", "\"chat\":\"GlobalStandard\""),
+            AU_PLACEMENT.replace("\"chat\":\"Standard\"", "\"chat\":\"DataZoneStandard\""),
+            r#"{"locations":{"storage":"australiaeast"}}"#.to_owned(),
+            "australiaeast".to_owned(),
+        ];
+        for bad in &cases {
+            let e = with(&[("CLMENT_AZURE_PLACEMENT", bad)]).unwrap_err();
+            assert_eq!(e.setting, "CLMENT_AZURE_PLACEMENT", "{bad}");
+        }
+        // The platform says the app itself runs elsewhere.
+        let e = with(&[
+            ("CLMENT_AZURE_PLACEMENT", AU_PLACEMENT),
+            ("REGION_NAME", "East US 2"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("REGION_NAME"), "{e}");
+        // A model endpoint in use needs its location recorded.
+        let no_openai = AU_PLACEMENT.replace("\"openai\":\"australiaeast\",", "");
+        assert!(
+            with(&[("CLMENT_AZURE_PLACEMENT", &no_openai)]).is_ok(),
+            "offline reviews and keyword search use no model"
+        );
+        let e = with(&[
+            ("CLMENT_AZURE_PLACEMENT", &no_openai),
+            ("CLMENT_REVIEW_PROVIDER", "foundry"),
+            ("CLMENT_FOUNDRY_ENDPOINT", "https://x.openai.azure.com"),
+            ("CLMENT_FOUNDRY_DEPLOYMENT", "chat"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("openai"), "{e}");
+    }
+
+    #[test]
+    fn operator_and_tenant_audiences_must_differ() {
+        let e = Settings::from_map(&env(&[("CLMENT_OPERATOR_AUDIENCE", DEFAULT_AUDIENCE)]))
+            .unwrap_err();
+        assert_eq!(e.setting, "CLMENT_OPERATOR_AUDIENCE");
+        let s = Settings::from_map(&env(&[])).unwrap();
+        assert_eq!(s.operator_audience, DEFAULT_OPERATOR_AUDIENCE);
     }
 
     #[test]

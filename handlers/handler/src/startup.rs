@@ -346,7 +346,13 @@ impl Application {
             ttl: settings.jwks_cache,
             ..CachePolicy::default()
         };
-        let tokens = TokenValidator::new(policy, Arc::new(JwksCache::new(source, cache)));
+        let mut operator_policy = policy.clone();
+        operator_policy
+            .audience
+            .clone_from(&settings.operator_audience);
+        let jwks = Arc::new(JwksCache::new(source, cache));
+        let tokens = TokenValidator::new(policy, Arc::clone(&jwks));
+        let operator_tokens = TokenValidator::new(operator_policy, jwks);
         let (digest_signer, digest_keys) = digest_keys(&settings, dir)?;
 
         let listener = TcpListener::bind(settings.addr)
@@ -372,6 +378,7 @@ impl Application {
         let state = AppState::new(Inner {
             settings,
             tokens,
+            operator_tokens,
             jobs: ports.jobs,
             orgs: ports.orgs,
             keys: ports.keys,

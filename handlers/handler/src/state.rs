@@ -21,6 +21,8 @@ pub struct Inner {
     pub settings: Settings,
     /// Access-token verification.
     pub tokens: TokenValidator,
+    /// Operator-token verification (same issuer and keys, the operator audience).
+    pub operator_tokens: TokenValidator,
     /// Where background work is handed (durable).
     pub jobs: Arc<dyn JobSink>,
     /// Org records.

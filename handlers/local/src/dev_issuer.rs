@@ -175,6 +175,40 @@ impl DevIssuer {
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| DevIssuerError::Sign(e.to_string()))
     }
+
+    /// Signs an operator access token for `audience` (the operator audience): `role` `operator`,
+    /// `amr` password and a second factor, no org.
+    ///
+    /// # Errors
+    /// [`DevIssuerError::Sign`] when signing fails.
+    pub fn mint_operator(
+        &self,
+        user: &UserId,
+        email: Option<&str>,
+        ttl_secs: u64,
+        audience: &str,
+    ) -> Result<String, DevIssuerError> {
+        let now = time::OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .unsigned_abs();
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(self.kid.clone());
+        let claims = serde_json::json!({
+            "iss": DEV_ISSUER,
+            "aud": audience,
+            "sub": user.as_str(),
+            "role": "operator",
+            "amr": ["pwd", "mfa"],
+            "email": email,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_secs,
+            "jti": uuid::Uuid::new_v4().simple().to_string(),
+        });
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| DevIssuerError::Sign(e.to_string()))
+    }
 }
 
 #[cfg(test)]

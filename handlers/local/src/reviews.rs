@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId, ReviewId};
-use clment_common::ports::{PortError, ReviewStore};
+use clment_common::ports::{PortError, ReviewStore, ReviewUsage};
 use clment_common::review::ReviewRecord;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use time::OffsetDateTime;
@@ -119,6 +119,29 @@ impl LocalReviews {
 
 #[async_trait]
 impl ReviewStore for LocalReviews {
+    async fn usage(&self, scope: &TenantScope) -> Result<ReviewUsage, PortError> {
+        self.store.touch_tenant(scope.org().as_str());
+        let sealer = self.sealer(scope.org()).await?;
+        let org = scope.org().clone();
+        self.store
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(err)?;
+                let t = txn.open_table(REVIEWS).map_err(err)?;
+                let mut usage = ReviewUsage::default();
+                for entry in t
+                    .range((org.as_str(), 0u128, 0u128)..=(org.as_str(), u128::MAX, u128::MAX))
+                    .map_err(err)?
+                {
+                    let (k, v) = entry.map_err(err)?;
+                    let r = open(&sealer, k.value(), v.value())?;
+                    usage.add(r.status, r.result.as_ref().map(|x| &x.usage));
+                }
+                Ok(usage)
+            })
+            .await
+            .map_err(unavailable)
+    }
+
     async fn create(&self, scope: &TenantScope, record: &ReviewRecord) -> Result<(), PortError> {
         if &record.org != scope.org() {
             return Err(PortError::Conflict("review belongs to another org".into()));

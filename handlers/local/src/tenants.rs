@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use clment_common::TenantScope;
+use clment_common::domain::OrgId;
 use clment_common::ports::{
     ApiKeyRecord, ApiKeyStore, OrgRecord, OrgStore, Plan, PortError, SecuritySettings,
 };
@@ -138,6 +139,34 @@ impl OrgStore for LocalStore {
         now: OffsetDateTime,
     ) -> Result<(OrgRecord, OrgRecord), PortError> {
         self.change_org(scope, now, move |r| r.plan = plan).await
+    }
+
+    async fn list_orgs(
+        &self,
+        after: Option<&OrgId>,
+        limit: usize,
+    ) -> Result<Vec<OrgRecord>, PortError> {
+        let after = after.map(|a| a.as_str().to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let t = txn.open_table(ORGS).map_err(err)?;
+            let range = match &after {
+                Some(a) => t.range::<&str>((
+                    std::ops::Bound::Excluded(a.as_str()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => t.range::<&str>(..),
+            }
+            .map_err(err)?;
+            let mut out = Vec::new();
+            for entry in range.take(limit) {
+                let (_, v) = entry.map_err(err)?;
+                out.push(from_json::<OrgRecord>(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)
     }
 }
 

@@ -209,6 +209,60 @@ impl TokenValidator {
         if let Some(p) = self.verified.get(&cache_key) {
             return Ok(p);
         }
+        let claims: AccessClaims = self.decode(token).await?;
+        let exp = claims.exp.unwrap_or(0);
+        let principal = principal_from(claims)?;
+        self.verified.put(cache_key, &principal, exp);
+        Ok(principal)
+    }
+
+    /// Verifies an operator's token: this validator's policy (build it with the operator audience),
+    /// plus `role` naming `operator` and a second factor in `amr`. Never cached: operator calls
+    /// are rare and each is checked in full.
+    ///
+    /// # Errors
+    /// [`TokenError`] saying precisely why the token was refused.
+    pub async fn verify_operator(&self, token: &str) -> Result<Operator, TokenError> {
+        if token.len() > self.policy.max_token_bytes {
+            return Err(TokenError::TooLarge);
+        }
+        let c: OperatorClaims = self.decode(token).await?;
+        let subject = UserId::parse(required_str(c.sub.as_ref(), "sub")?)
+            .map_err(|_| TokenError::InvalidClaim("sub"))?;
+        let roles: Vec<String> = match c.role {
+            None | Some(serde_json::Value::Null) => {
+                return Err(TokenError::MissingClaim("role".into()));
+            }
+            Some(serde_json::Value::String(r)) => vec![r],
+            Some(serde_json::Value::Array(rs)) => rs
+                .into_iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect(),
+            Some(_) => return Err(TokenError::InvalidClaim("role")),
+        };
+        if !roles.iter().any(|r| r == OPERATOR_ROLE) {
+            return Err(TokenError::InvalidClaim("role"));
+        }
+        let amr: Vec<String> = match c.amr {
+            Some(serde_json::Value::Array(v)) => v
+                .into_iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(s)) => vec![s],
+            _ => Vec::new(),
+        };
+        if !SignIn::from_amr(&amr).second_factor {
+            return Err(TokenError::InvalidClaim("amr"));
+        }
+        let email = match c.email {
+            Some(serde_json::Value::String(e)) if e.len() <= 320 => Some(e),
+            _ => None,
+        };
+        Ok(Operator { subject, email })
+    }
+
+    /// Every check but the Clment claims: header, key, signature, `iss`, `aud`, `exp`, `nbf`.
+    async fn decode<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if !self.policy.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgorithmNotAllowed(format!("{:?}", header.alg)));
@@ -249,26 +303,44 @@ impl TokenValidator {
         v.validate_exp = true;
         v.validate_nbf = true;
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::InvalidSignature => TokenError::BadSignature,
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                    ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                    ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
-                    ErrorKind::InvalidAlgorithm
-                    | ErrorKind::InvalidAlgorithmName
-                    | ErrorKind::InvalidKeyFormat => TokenError::KeyMismatch,
-                    _ => TokenError::Malformed,
-                }
-            })?;
-        let exp = data.claims.exp.unwrap_or(0);
-        let principal = principal_from(data.claims)?;
-        self.verified.put(cache_key, &principal, exp);
-        Ok(principal)
+        jsonwebtoken::decode::<T>(token, &key.key, &v)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
+                ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidAlgorithmName
+                | ErrorKind::InvalidKeyFormat => TokenError::KeyMismatch,
+                _ => TokenError::Malformed,
+            })
     }
+}
+
+/// The `role` value an operator token must carry.
+pub const OPERATOR_ROLE: &str = "operator";
+
+/// An operator's claims, read loosely (see [`AccessClaims`]).
+#[derive(Deserialize)]
+struct OperatorClaims {
+    sub: Option<serde_json::Value>,
+    role: Option<serde_json::Value>,
+    email: Option<serde_json::Value>,
+    amr: Option<serde_json::Value>,
+}
+
+/// A verified operator: a person running the region, not a member of any org. Operator tokens have
+/// their own audience, so they are never accepted on tenant routes, nor tenant tokens on operator
+/// routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    /// `sub`.
+    pub subject: UserId,
+    /// `email`, when present.
+    pub email: Option<String>,
 }
 
 fn principal_from(c: AccessClaims) -> Result<Principal, TokenError> {

@@ -113,4 +113,21 @@ pub trait ContractStore: Send + Sync {
         older_than: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<(OrgId, ContractId)>, PortError>;
+    /// The org's contract counts and bytes (`deleting` ones left out). The default pages through
+    /// [`ContractStore::list`]; adapters may aggregate closer to the data.
+    async fn usage(&self, scope: &TenantScope) -> Result<super::ContractUsage, PortError> {
+        const PAGE: usize = 500;
+        let mut usage = super::ContractUsage::default();
+        let mut after = None;
+        loop {
+            let page = self.list(scope, PAGE, after).await?;
+            for r in &page {
+                usage.add_record(r);
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.id),
+                _ => return Ok(usage),
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod search;
 /// Port contract suites (test support).
 #[cfg(feature = "test-support")]
 pub mod suite;
+mod usage;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
 pub use audit::{Actor, AuditEvent, AuditLog, Client, Outcome, StoredEvent};
@@ -25,6 +26,7 @@ pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
 pub use reviews::ReviewStore;
 pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
+pub use usage::{ContractUsage, ReviewUsage};
 
 /// A port operation failed. Adapters map their SDK's errors into these kinds; no SDK type leaks out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

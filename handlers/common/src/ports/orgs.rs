@@ -103,4 +103,11 @@ pub trait OrgStore: Send + Sync {
         plan: Plan,
         now: OffsetDateTime,
     ) -> Result<(OrgRecord, OrgRecord), PortError>;
+    /// Up to `limit` org records of this region in id order, after `after` (exclusive). Not a
+    /// tenant operation: for operators' region-level aggregates only.
+    async fn list_orgs(
+        &self,
+        after: Option<&OrgId>,
+        limit: usize,
+    ) -> Result<Vec<OrgRecord>, PortError>;
 }

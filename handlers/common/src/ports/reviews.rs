@@ -51,4 +51,6 @@ pub trait ReviewStore: Send + Sync {
         scope: &TenantScope,
         contract: ContractId,
     ) -> Result<u64, PortError>;
+    /// The org's review counts and the tokens its completed reviews used (counts only).
+    async fn usage(&self, scope: &TenantScope) -> Result<super::ReviewUsage, PortError>;
 }

@@ -84,6 +84,50 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     }
 }
 
+/// Reads and verifies an operator's bearer access token (operator routes accept nothing else).
+///
+/// # Errors
+/// 401 when missing or not a valid operator token; 503 when it cannot be verified right now.
+pub async fn authenticate_operator(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<clment_common::auth::jwt::Operator, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty() && !api_key::looks_like_key(t));
+    let refused = || {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "This route needs an operator access token.",
+        )
+        .header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"clment-operator\", error=\"invalid_token\""),
+        )
+    };
+    let Some(token) = token else {
+        tracing::info!(target: "security", reason = "no operator bearer token", "operator credential refused");
+        return Err(refused());
+    };
+    match state.operator_tokens.verify_operator(token).await {
+        Ok(op) => Ok(op),
+        Err(TokenError::KeysUnavailable(why)) => {
+            tracing::error!(target: "security", reason = %why, "cannot verify operator tokens: signing keys unavailable");
+            Err(unavailable(
+                "Access tokens cannot be verified right now; retry shortly.",
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(target: "security", reason = %e, "operator token refused");
+            Err(refused())
+        }
+    }
+}
+
 fn unavailable(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::Unavailable, detail)
         .header(header::RETRY_AFTER, HeaderValue::from_static("5"))
@@ -118,7 +162,7 @@ pub async fn gate(
 ) -> Result<Granted, ApiError> {
     let here = state.settings.region;
     let permission = match spec.access {
-        Access::Public => unreachable_public(),
+        Access::Public | Access::Operator => unreachable_public(),
         Access::Principal(p) | Access::Tenant(p) => p,
     };
     // 1. Region pin, before any storage is touched.

@@ -312,6 +312,20 @@ async fn api(
             ))),
         };
     }
+    if spec.access == Access::Operator {
+        let operator = super::auth::authenticate_operator(state, &req.headers).await?;
+        let decision = super::limits::check_operator(state, spec, &operator)?;
+        let mut resp = match spec.id {
+            RouteId::OperatorUsage => handlers::usage::region(state, &operator, &req.query).await?,
+            other => {
+                return Err(ApiError::internal(&format!(
+                    "operator route {other:?} has no handler"
+                )));
+            }
+        };
+        super::limits::annotate(&mut resp, &decision);
+        return Ok(resp);
+    }
     let principal = super::auth::authenticate(state, &req.headers).await?;
     tracing::Span::current().record("org", principal.org_id().as_str());
     // The tenant's budget is spent before anything touches storage.
@@ -354,7 +368,8 @@ async fn route_to_handler(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         RouteId::AuditExport => handlers::audit::export(&ctx).await,
         RouteId::AuditVerify => handlers::audit::verify(&ctx).await,
         RouteId::AuditDigests => handlers::audit::digests(&ctx).await,
-        RouteId::Health | RouteId::OpenApi => {
+        RouteId::Usage => handlers::usage::org(&ctx).await,
+        RouteId::Health | RouteId::OpenApi | RouteId::OperatorUsage => {
             Err(ApiError::internal(&"public route behind the gate"))
         }
     }

@@ -33,6 +33,30 @@ pub fn check(
         Cost::Expensive => Class::Expensive,
     };
     let d = state.limiter.check(principal.org_id().as_str(), key, class);
+    refuse_unless_allowed(d)
+}
+
+/// Spends one request from an operator's own budget (keyed apart from every org: org ids cannot
+/// contain `:`).
+///
+/// # Errors
+/// 429 `rate_limited` with `Retry-After` and the rate-limit headers.
+pub fn check_operator(
+    state: &AppState,
+    spec: &RouteSpec,
+    operator: &clment_common::auth::jwt::Operator,
+) -> Result<Decision, ApiError> {
+    let class = match spec.cost {
+        Cost::Standard => Class::Standard,
+        Cost::Expensive => Class::Expensive,
+    };
+    let d = state
+        .limiter
+        .check(&format!("operator:{}", operator.subject), None, class);
+    refuse_unless_allowed(d)
+}
+
+fn refuse_unless_allowed(d: Decision) -> Result<Decision, ApiError> {
     if d.allowed {
         return Ok(d);
     }

@@ -58,6 +58,10 @@ pub enum RouteId {
     AuditVerify,
     /// `GET /api/orgs/{orgId}/audit/digests`.
     AuditDigests,
+    /// `GET /api/orgs/{orgId}/usage`.
+    Usage,
+    /// `GET /api/operator/usage`.
+    OperatorUsage,
 }
 
 /// Which credentials a route accepts.
@@ -87,6 +91,8 @@ pub enum Access {
     Principal(Permission),
     /// As `Principal`, and the `{orgId}` in the path must be the principal's own org.
     Tenant(Permission),
+    /// An operator access token (its own audience): never a tenant token or an API key.
+    Operator,
 }
 
 /// A row of the route table.
@@ -345,6 +351,23 @@ pub static ROUTES: &[RouteSpec] = &[
         Credentials::Any,
         None,
     ),
+    route(
+        RouteId::Usage,
+        Method::GET,
+        "/api/orgs/{orgId}/usage",
+        Access::Tenant(Permission::UsageRead),
+        Credentials::Any,
+        None,
+    ),
+    route(
+        RouteId::OperatorUsage,
+        Method::GET,
+        "/api/operator/usage",
+        Access::Operator,
+        Credentials::InteractiveOnly,
+        None,
+    )
+    .expensive(),
 ];
 
 /// Path parameters of a matched route, in template order.

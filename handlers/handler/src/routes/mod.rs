@@ -11,3 +11,4 @@ pub mod orgs;
 pub mod paging;
 pub mod reviews;
 pub mod search;
+pub mod usage;

@@ -67,10 +67,12 @@ impl Modify for Bearer {
         super::audit::export,
         super::audit::verify,
         super::audit::digests,
+        super::usage::org,
+        super::usage::region,
     ),
     components(schemas(clment_common::problem::Problem, clment_common::problem::ErrorCode)),
     modifiers(&Bearer),
-    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"), (name = "reviews"), (name = "search"), (name = "audit"))
+    tags((name = "meta"), (name = "identity"), (name = "organisation"), (name = "api-keys"), (name = "contracts"), (name = "reviews"), (name = "search"), (name = "audit"), (name = "operator"))
 )]
 pub struct ApiDoc;
 

@@ -245,6 +245,11 @@ pub async fn contract_store(s: &dyn ContractStore) {
         s.create(&acme, record("suite-globex", None)).await.is_err(),
         "a record of another org was stored"
     );
+    // Usage counts the org's own records only.
+    let mut want = super::ContractUsage::default();
+    want.add_record(&a);
+    assert_eq!(s.usage(&acme).await.expect("usage"), want);
+    assert_eq!(s.usage(&globex).await.expect("usage").count, 1);
     assert_eq!(
         s.get(&globex, a.id).await.expect("get"),
         None,

@@ -125,6 +125,17 @@ pub async fn review_store(s: &dyn ReviewStore) {
         s.get(&acme, contract, done.id).await.expect("get"),
         Some(done.clone())
     );
+    // Usage: every review of the org by status, tokens from completed results; another org's none.
+    let mut want = crate::ports::ReviewUsage::default();
+    want.add(done.status, done.result.as_ref().map(|r| &r.usage));
+    for r in made[1..].iter().chain([&elsewhere]) {
+        want.add(r.status, None);
+    }
+    assert_eq!(s.usage(&acme).await.expect("usage"), want);
+    assert_eq!(
+        s.usage(&globex).await.expect("usage"),
+        crate::ports::ReviewUsage::default()
+    );
     assert!(matches!(
         s.replace(&acme, &done, made[0].updated_at).await,
         Err(PortError::Conflict(_))

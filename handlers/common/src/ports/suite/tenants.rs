@@ -147,6 +147,26 @@ pub async fn org_store(s: &dyn OrgStore) {
     );
 
     // Concurrent first uses of one org store exactly one record; everybody gets it.
+    // The region's org list (operators): id order, paged with `after`, every org once.
+    let mut listed = Vec::new();
+    let mut after: Option<crate::domain::OrgId> = None;
+    loop {
+        let page = s.list_orgs(after.as_ref(), 2).await.expect("list orgs");
+        assert!(page.len() <= 2);
+        listed.extend(page.iter().map(|o| o.org_id.clone()));
+        match page.last() {
+            Some(last) if page.len() == 2 => after = Some(last.org_id.clone()),
+            _ => break,
+        }
+    }
+    assert!(
+        listed.windows(2).all(|w| w[0].as_str() < w[1].as_str()),
+        "not in id order, or repeated: {listed:?}"
+    );
+    for org in [acme.org(), globex.org()] {
+        assert!(listed.contains(org), "{org} missing from {listed:?}");
+    }
+
     let race = fresh("race", Region::Us);
     let results =
         join_all((0..16).map(|i| s.get_or_create(&race, now + Duration::seconds(i)))).await;
