@@ -176,16 +176,18 @@ var deadLetterContainer = 'eventgrid-deadletter'
 // Daily Cosmos DB exports. The container and its 90-day lifecycle rule exist even with
 // enableCosmosExport=false, so turning the export off never leaves exports that never expire.
 var cosmosBackupContainer = 'cosmos-backups'
-// Export order: `audit` (hierarchical partition key, which Data Factory's Cosmos connector is
-// reported not to support) last, so a failure there cannot hold up the other five.
+// Every container but `audit`: its hierarchical partition key is reported not to work with Data
+// Factory's Cosmos connector, and its 90-day copy is the bundle's own audit archive (below), written
+// hourly by the audit-digest timer and verifiable with `handler verify-export`.
 var cosmosExportContainers = [
   'contracts'
   'orgs'
   'apiKeys'
   'auditHeads'
   'reviews'
-  'audit'
 ]
+// The audit trail's 90-day copy (clment_azure::audit_archive::ARCHIVE_CONTAINER).
+var auditArchiveContainer = 'audit-archive'
 var jobsQueue = 'clment-jobs'
 var deploymentContainer = 'app-package-api-${token}'
 var cosmosDatabase = 'clment'
@@ -225,6 +227,7 @@ module dataStorage 'modules/storage.bicep' = {
       contractsContainer
       deadLetterContainer
       cosmosBackupContainer
+      auditArchiveContainer
     ]
     queues: [
       jobsQueue
@@ -234,6 +237,7 @@ module dataStorage 'modules/storage.bicep' = {
     previousVersionDeleteDays: 90
     expiringContainerName: deadLetterContainer
     backupContainerName: cosmosBackupContainer
+    auditArchiveContainerName: auditArchiveContainer
     backupRetentionDays: 90
   }
 }

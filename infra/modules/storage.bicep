@@ -168,7 +168,35 @@ var backupRule = {
   }
 }
 
-var lifecycleRules = concat([versionRule], empty(expiringContainerName) ? [] : [expiringRule], empty(backupContainerName) ? [] : [backupRule])
+@description('Container holding the audit archive (written hourly by the bundle\'s audit-digest timer: the 90-day copy of the audit trail); its blobs are deleted by lifecycle backupRetentionDays after creation. Empty for none.')
+param auditArchiveContainerName string = ''
+
+// The audit archive: NDJSON ranges of each org's trail, written once (If-None-Match) by the bundle.
+// Kept as long as the Cosmos exports; a longer evidence retention is a change of this one number.
+var auditArchiveRule = {
+  name: 'expire-audit-archive'
+  enabled: true
+  type: 'Lifecycle'
+  definition: {
+    filters: {
+      blobTypes: [
+        'blockBlob'
+      ]
+      prefixMatch: [
+        '${auditArchiveContainerName}/'
+      ]
+    }
+    actions: {
+      baseBlob: {
+        delete: {
+          daysAfterCreationGreaterThan: backupRetentionDays
+        }
+      }
+    }
+  }
+}
+
+var lifecycleRules = concat([versionRule], empty(expiringContainerName) ? [] : [expiringRule], empty(backupContainerName) ? [] : [backupRule], empty(auditArchiveContainerName) ? [] : [auditArchiveRule])
 
 resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   name: name

@@ -83,7 +83,8 @@ fn cosmos_containers_and_partition_keys_are_the_adapters() {
         main.contains(&format!("'{}'", cosmos::DEFAULT_DATABASE)),
         "the database the bundle defaults to"
     );
-    // Every container is in the daily export (the 90-day backup), and nothing else is.
+    // Every container but the audit trail is in the daily export (the 90-day backup), and nothing
+    // else is; the trail's 90-day copy is the bundle's own archive, in its container.
     let list = &main[main
         .find("var cosmosExportContainers = [")
         .expect("export list")..];
@@ -95,9 +96,18 @@ fn cosmos_containers_and_partition_keys_are_the_adapters() {
         .map(str::to_owned)
         .collect();
     exported.sort();
-    let mut names: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
+    let mut names: Vec<String> = expected
+        .iter()
+        .map(|(n, _)| n.clone())
+        .filter(|n| n != audit::AUDIT_CONTAINER)
+        .collect();
     names.sort();
     assert_eq!(exported, names, "cosmosExportContainers vs the containers");
+    assert!(main.contains(&format!(
+        "var auditArchiveContainer = '{}'",
+        clment_azure::audit_archive::ARCHIVE_CONTAINER
+    )));
+    assert!(main.contains("auditArchiveContainerName: auditArchiveContainer"));
 }
 
 /// Settings the Bicep writes: each `CLMENT_*` one is a setting the bundle reads; everything the Azure

@@ -53,7 +53,7 @@ const CONTENT_TYPE: &str = "application/octet-stream";
 /// The adapter could not be configured (a bad URL or container name).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("blob storage configuration: {0}")]
-pub struct BlobConfigError(String);
+pub struct BlobConfigError(pub(crate) String);
 
 /// A client for `container` in the account at `service_url` (shared by the originals and the
 /// extracted texts, which live side by side).
@@ -418,11 +418,11 @@ fn error_code(e: &azure_core::Error) -> Option<&str> {
     }
 }
 
-fn has_code(e: &azure_core::Error, code: &StorageErrorCode) -> bool {
+pub(crate) fn has_code(e: &azure_core::Error, code: &StorageErrorCode) -> bool {
     error_code(e) == Some(code.as_ref())
 }
 
-fn is_conflict(e: &azure_core::Error) -> bool {
+pub(crate) fn is_conflict(e: &azure_core::Error) -> bool {
     has_code(e, &StorageErrorCode::BlobAlreadyExists)
         || matches!(
             e.http_status(),
@@ -430,7 +430,7 @@ fn is_conflict(e: &azure_core::Error) -> bool {
         )
 }
 
-fn unavailable(e: &azure_core::Error) -> PortError {
+pub(crate) fn unavailable(e: &azure_core::Error) -> PortError {
     let status = e.http_status().map(u16::from);
     match (status, error_code(e)) {
         (Some(s), Some(code)) => PortError::Unavailable(format!("blob storage: {s} {code}")),

@@ -17,9 +17,10 @@ pub use azure_core::http::Url;
 use azure_data_cosmos::options::Region as CosmosRegion;
 use azure_data_cosmos::{AccountReference, CosmosClient, RoutingStrategy};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
-use clment_common::ports::{HealthCheck, ReviewStore, SearchIndex, TextStore};
+use clment_common::ports::{AuditArchive, HealthCheck, ReviewStore, SearchIndex, TextStore};
 
 use crate::audit::{self, CosmosAudit};
+use crate::audit_archive::{ARCHIVE_CONTAINER, BlobAuditArchive};
 use crate::blob::{self, BlobDocuments};
 use crate::cosmos::{self, CosmosContracts};
 use crate::queue::{self, StorageQueueJobs};
@@ -117,6 +118,8 @@ pub struct AzureBackend {
     pub index: Arc<dyn SearchIndex>,
     /// Extracted texts (Blob Storage, beside the originals).
     pub texts: Arc<dyn TextStore>,
+    /// The 90-day second copy of the audit trail (Blob Storage, container `audit-archive`).
+    pub audit_archive: Arc<dyn AuditArchive>,
     /// The credential every adapter signs in with (also for the embedding deployment).
     pub credential: Arc<dyn TokenCredential>,
     /// One check per component: `blob-storage`, `cosmos-db`, `cosmos-orgs`, `cosmos-api-keys`,
@@ -228,6 +231,15 @@ pub fn assemble(
         )
         .map_err(|e| ConnectError::Config(e.to_string()))?,
     );
+    let audit_archive = Arc::new(
+        BlobAuditArchive::new(
+            endpoints.blob.as_str(),
+            Some(credential.clone()),
+            storage_options.clone(),
+            ARCHIVE_CONTAINER,
+        )
+        .map_err(|e| ConnectError::Config(e.to_string()))?,
+    );
     let jobs = Arc::new(
         StorageQueueJobs::new(
             endpoints.queue.as_str(),
@@ -308,6 +320,7 @@ pub fn assemble(
         reviews: reviews as Arc<dyn ReviewStore>,
         index,
         texts: texts as Arc<dyn TextStore>,
+        audit_archive: audit_archive as Arc<dyn AuditArchive>,
         credential,
         health,
     })

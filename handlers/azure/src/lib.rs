@@ -9,6 +9,8 @@
 mod aoai;
 /// The audit trail in Cosmos DB (events, head hints, signed digests).
 pub mod audit;
+/// The 90-day second copy of the audit trail (Blob Storage).
+pub mod audit_archive;
 pub mod blob;
 pub mod connect;
 pub mod cosmos;

@@ -135,6 +135,13 @@ async fn meets_the_shared_audit_suite() {
 }
 
 /// The suite again with 7 events per bucket: 83 events over 12 logical partitions per org.
+/// The archive copy (the digest timer's second job) reads the Cosmos trail once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn archive_trails_copies_the_cosmos_trail_once_in_order() {
+    let (log, _) = audit(clment_azure::audit::DEFAULT_BUCKET_SIZE).await;
+    suite::audit_archive(Arc::new(log)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn meets_the_shared_audit_suite_across_small_buckets() {
     let (log, _) = audit(7).await;

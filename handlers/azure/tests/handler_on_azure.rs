@@ -144,6 +144,14 @@ async fn backend() -> AzureBackend {
         )
         .unwrap(),
     );
+    let audit_archive = clment_azure::audit_archive::BlobAuditArchive::new(
+        &blob.service_url(),
+        None,
+        Some(Azurite::client_options()),
+        &format!("audit-{}", uuid::Uuid::new_v4().simple()),
+    )
+    .unwrap();
+    audit_archive.ensure_container().await.unwrap();
     let server = search_server::SearchServer::start(SEARCH_KEY).await;
     let mut config = AiSearchConfig::new(
         server.endpoint().parse().unwrap(),
@@ -170,6 +178,7 @@ async fn backend() -> AzureBackend {
         reviews,
         index,
         texts,
+        audit_archive: Arc::new(audit_archive),
         credential: Arc::new(NoCredential),
         health,
     }
@@ -198,6 +207,7 @@ struct App {
     http: reqwest::Client,
     issuer: DevIssuer,
     index: Arc<dyn SearchIndex>,
+    archive: Arc<dyn clment_common::ports::AuditArchive>,
     _dir: tempfile::TempDir,
 }
 
@@ -231,6 +241,7 @@ impl App {
         settings.audit_signing_key = Some(secrecy::SecretString::from(seed.to_string()));
         tweak(&mut settings);
         let index = backend.index.clone();
+        let archive = backend.audit_archive.clone();
         let app =
             Application::with_azure_and_extractor(settings, backend, Some(Arc::new(InProcess)))
                 .await
@@ -244,6 +255,7 @@ impl App {
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             issuer,
             index,
+            archive,
             _dir: dir,
         }
     }
@@ -605,6 +617,12 @@ async fn contracts_keys_and_the_audit_trail_work_end_to_end_on_azure() {
         .unwrap();
     assert_eq!(verify["verified"], true, "{verify}");
     assert_eq!(verify["digestsChecked"], 1);
+    // The same timer copied the trail into the 90-day archive, up to its last event.
+    let acme = TenantScope::for_tests("acme", Region::Us);
+    assert_eq!(
+        app.archive.archived_up_to(&acme).await.unwrap(),
+        events.last().and_then(|e| e["seq"].as_u64())
+    );
     // The refused cross-tenant request is in the caller's own trail.
     let theirs = app
         .req(Method::GET, "/api/orgs/globex/audit", &other)

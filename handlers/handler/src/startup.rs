@@ -71,6 +71,8 @@ struct Ports {
     index: Arc<dyn SearchIndex>,
     texts: Arc<dyn TextStore>,
     reviews: Arc<dyn ReviewStore>,
+    /// The audit trail's second copy (Azure only: locally the data directory is the one copy).
+    audit_archive: Option<Arc<dyn clment_common::ports::AuditArchive>>,
     /// The local job queue its workers consume (Azure: the blob trigger indexes instead).
     queue: Option<Arc<dyn JobQueue>>,
     /// An extractor to use instead of worker processes of this executable (tests in other crates).
@@ -224,6 +226,7 @@ impl Application {
                 );
                 let ports = Ports {
                     reviews,
+                    audit_archive: None,
                     jobs: shared.clone(),
                     orgs: shared.clone(),
                     keys: shared.clone(),
@@ -295,6 +298,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let ports = Ports {
             reviews: b.reviews,
+            audit_archive: Some(b.audit_archive),
             jobs: b.jobs,
             orgs: b.orgs,
             keys: b.api_keys,
@@ -388,6 +392,7 @@ impl Application {
             index: ports.index,
             texts: ports.texts,
             reviews: ports.reviews,
+            audit_archive: ports.audit_archive,
             reviewer,
             extractor,
             embedder,

@@ -31,6 +31,8 @@ pub struct Inner {
     pub keys: Arc<dyn ApiKeyStore>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// The trail's 90-day second copy, written by the digest timer (Azure only).
+    pub audit_archive: Option<Arc<dyn clment_common::ports::AuditArchive>>,
     /// Contract metadata.
     pub contracts: Arc<dyn ContractStore>,
     /// Contract originals (encrypted at rest).

@@ -194,18 +194,20 @@ impl DevIssuer {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(self.kid.clone());
-        let claims = serde_json::json!({
+        let mut claims = serde_json::json!({
             "iss": DEV_ISSUER,
             "aud": audience,
             "sub": user.as_str(),
             "role": "operator",
             "amr": ["pwd", "mfa"],
-            "email": email,
             "iat": now,
             "nbf": now,
             "exp": now + ttl_secs,
             "jti": uuid::Uuid::new_v4().simple().to_string(),
         });
+        if let Some(e) = email {
+            claims["email"] = e.into();
+        }
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| DevIssuerError::Sign(e.to_string()))
     }

@@ -59,6 +59,13 @@ async fn local_audit_log_meets_the_audit_suite() {
     suite::audit_log(std::sync::Arc::new(store)).await;
 }
 
+#[tokio::test]
+async fn archive_trails_copies_the_local_trail_once_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&DataDir::open(tmp.path()).unwrap()).unwrap();
+    suite::audit_archive(std::sync::Arc::new(store)).await;
+}
+
 /// The local sweep (beyond the suite): files that are not canonical originals are skipped, temporary
 /// files are not originals, and a malformed continuation is refused.
 #[tokio::test]

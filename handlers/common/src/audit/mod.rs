@@ -12,7 +12,9 @@ pub use canonical::canonical_json;
 pub use chain::{GENESIS_HASH, event_hash, seal};
 pub use digest::{Digest, DigestKeyError, DigestSigner, DigestVerifier};
 pub use export::{CSV_HEADER, csv_record};
-pub use service::{PAGE, sign_heads, verify, window};
+pub use service::{
+    ARCHIVE_OBJECT_EVENTS, ARCHIVE_WINDOW, PAGE, archive_trails, sign_heads, verify, window,
+};
 
 use crate::ports::StoredEvent;
 

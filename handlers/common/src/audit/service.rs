@@ -158,3 +158,63 @@ pub async fn sign_heads(
     }
     Ok(signed)
 }
+
+/// Events per archive object (and per read from the trail).
+pub const ARCHIVE_OBJECT_EVENTS: usize = 1000;
+/// How far back a trail's first archive reaches (the backup window).
+pub const ARCHIVE_WINDOW: time::Duration = time::Duration::days(90);
+
+/// Copies every org's new audit events into `archive`, in objects of at most
+/// [`ARCHIVE_OBJECT_EVENTS`] consecutive events, at most `max_per_org` events per org per run (the
+/// next run continues). An org never archived starts at its first event of the last
+/// [`ARCHIVE_WINDOW`]. Returns how many events were archived. Safe to run concurrently with itself:
+/// a range stored already is a conflict and skipped.
+///
+/// # Errors
+/// When the trail or the archive fails (what was archived before stays).
+pub async fn archive_trails(
+    log: &dyn AuditLog,
+    archive: &dyn crate::ports::AuditArchive,
+    region: Region,
+    now: OffsetDateTime,
+    max_per_org: usize,
+) -> Result<usize, PortError> {
+    let mut archived = 0;
+    for org in log.orgs_with_trails().await? {
+        let scope = TenantScope::for_operator(org, region);
+        let Some(head) = log.last(&scope).await? else {
+            continue;
+        };
+        let mut after = match archive.archived_up_to(&scope).await? {
+            Some(seq) => seq,
+            None => match log.first_seq_at(&scope, now - ARCHIVE_WINDOW).await? {
+                Some(first) => first.saturating_sub(1),
+                None => continue,
+            },
+        };
+        let mut budget = max_per_org;
+        while after < head.seq && budget > 0 {
+            let events = log
+                .read(&scope, after, ARCHIVE_OBJECT_EVENTS.min(budget))
+                .await?;
+            let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                break;
+            };
+            let (first, last) = (first.seq, last.seq);
+            let mut ndjson = Vec::with_capacity(events.len() * 512);
+            for e in &events {
+                serde_json::to_writer(&mut ndjson, e)
+                    .map_err(|e| PortError::Unavailable(format!("encode event: {e}")))?;
+                ndjson.push(b'\n');
+            }
+            match archive.put(&scope, first, last, ndjson).await {
+                Ok(()) => archived += events.len(),
+                Err(PortError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+            budget = budget.saturating_sub(events.len());
+            after = last;
+        }
+    }
+    Ok(archived)
+}

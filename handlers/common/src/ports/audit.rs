@@ -237,3 +237,23 @@ pub trait AuditLog: Send + Sync {
     /// System work only (the digest signer): every org with a trail.
     async fn orgs_with_trails(&self) -> Result<Vec<OrgId>, PortError>;
 }
+
+/// A second, append-only copy of each org's audit trail outside the database, written by the digest
+/// timer: on Azure, NDJSON objects in the plane's Blob Storage, kept 90 days (Cosmos DB's own
+/// backups stop at 30 days and its vaulted backup cannot read the trail's hierarchical partition
+/// key). Each object holds consecutive events, one [`StoredEvent`] per line, exactly as the export
+/// route writes them, so `handler verify-export` checks an archive like an export.
+#[async_trait]
+pub trait AuditArchive: Send + Sync {
+    /// The last sequence number archived for the scope's org (`None`: nothing archived, or all of
+    /// it expired).
+    async fn archived_up_to(&self, scope: &TenantScope) -> Result<Option<u64>, PortError>;
+    /// Stores events `first..=last` as one object; `Conflict` when that range is stored already.
+    async fn put(
+        &self,
+        scope: &TenantScope,
+        first: u64,
+        last: u64,
+        ndjson: Vec<u8>,
+    ) -> Result<(), PortError>;
+}

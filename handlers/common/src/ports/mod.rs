@@ -17,7 +17,7 @@ pub mod suite;
 mod usage;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, StoredSecret};
-pub use audit::{Actor, AuditEvent, AuditLog, Client, Outcome, StoredEvent};
+pub use audit::{Actor, AuditArchive, AuditEvent, AuditLog, Client, Outcome, StoredEvent};
 pub use contracts::{ContractRecord, ContractStatus, ContractStore, Created, Failure};
 pub use documents::{ByteStream, DocumentStore, DocumentWriter, StoredBlob, SweepPage};
 pub use extract::{Embedder, ExtractError, ExtractFailureCode, Extracted, Extractor, TextStore};
