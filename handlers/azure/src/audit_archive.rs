@@ -79,11 +79,7 @@ impl BlobAuditArchive {
     /// # Errors
     /// [`PortError::Unavailable`] when the service refuses or cannot be reached.
     pub async fn ensure_container(&self) -> Result<(), PortError> {
-        match self.container.create(None).await {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &StorageErrorCode::ContainerAlreadyExists) => Ok(()),
-            Err(e) => Err(unavailable(&e)),
-        }
+        crate::blob::ensure_container(&self.container).await
     }
 
     /// The org's object names in chain order (for restores and checks).

@@ -130,11 +130,7 @@ impl BlobDocuments {
     /// # Errors
     /// [`PortError::Unavailable`] when the service refuses or cannot be reached.
     pub async fn ensure_container(&self) -> Result<(), PortError> {
-        match self.container.create(None).await {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, &StorageErrorCode::ContainerAlreadyExists) => Ok(()),
-            Err(e) => Err(unavailable(&e)),
-        }
+        ensure_container(&self.container).await
     }
 
     /// Checks that the container answers (Get Container Properties).
@@ -415,6 +411,15 @@ fn error_code(e: &azure_core::Error) -> Option<&str> {
             ..
         } => Some(code.as_str()),
         _ => None,
+    }
+}
+
+/// Creates `container` when it is missing.
+pub(crate) async fn ensure_container(container: &BlobContainerClient) -> Result<(), PortError> {
+    match container.create(None).await {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, &StorageErrorCode::ContainerAlreadyExists) => Ok(()),
+        Err(e) => Err(unavailable(&e)),
     }
 }
 

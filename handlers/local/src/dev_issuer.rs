@@ -152,12 +152,7 @@ impl DevIssuer {
     /// # Errors
     /// [`DevIssuerError::Sign`] when signing fails.
     pub fn mint(&self, req: &DevTokenRequest, audience: &str) -> Result<String, DevIssuerError> {
-        let now = time::OffsetDateTime::now_utc()
-            .unix_timestamp()
-            .unsigned_abs();
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("at+jwt".into());
-        header.kid = Some(self.kid.clone());
+        let now = unix_now();
         let claims = Claims {
             iss: DEV_ISSUER,
             aud: audience,
@@ -172,7 +167,15 @@ impl DevIssuer {
             exp: now + req.ttl_secs,
             jti: uuid::Uuid::new_v4().simple().to_string(),
         };
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
+        self.sign(&claims)
+    }
+
+    /// Signs `claims` as an access token: ES256, `typ` `at+jwt`, this key's `kid`.
+    fn sign<T: Serialize>(&self, claims: &T) -> Result<String, DevIssuerError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
             .map_err(|e| DevIssuerError::Sign(e.to_string()))
     }
 
@@ -188,12 +191,7 @@ impl DevIssuer {
         ttl_secs: u64,
         audience: &str,
     ) -> Result<String, DevIssuerError> {
-        let now = time::OffsetDateTime::now_utc()
-            .unix_timestamp()
-            .unsigned_abs();
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("at+jwt".into());
-        header.kid = Some(self.kid.clone());
+        let now = unix_now();
         let mut claims = serde_json::json!({
             "iss": DEV_ISSUER,
             "aud": audience,
@@ -208,9 +206,14 @@ impl DevIssuer {
         if let Some(e) = email {
             claims["email"] = e.into();
         }
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| DevIssuerError::Sign(e.to_string()))
+        self.sign(&claims)
     }
+}
+
+fn unix_now() -> u64 {
+    time::OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .unsigned_abs()
 }
 
 #[cfg(test)]

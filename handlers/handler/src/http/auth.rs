@@ -35,14 +35,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
             HeaderValue::from_static("Bearer realm=\"clment\""),
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    let Some(token) = bearer(value) else {
         tracing::info!(target: "security", reason = "not a bearer credential", "credential refused");
         return Err(invalid_token());
     };
@@ -94,11 +87,8 @@ pub async fn authenticate_operator(
 ) -> Result<clment_common::auth::jwt::Operator, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .filter(|t| !t.is_empty() && !api_key::looks_like_key(t));
+        .and_then(bearer)
+        .filter(|t| !api_key::looks_like_key(t));
     let refused = || {
         ApiError::new(
             ErrorCode::Unauthenticated,
@@ -126,6 +116,17 @@ pub async fn authenticate_operator(
             Err(refused())
         }
     }
+}
+
+/// The credential of an `Authorization: Bearer <credential>` header (scheme case-insensitive).
+fn bearer(value: &HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn unavailable(detail: &str) -> ApiError {
