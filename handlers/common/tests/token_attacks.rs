@@ -1675,6 +1675,13 @@ async fn operator_tokens_are_checked_apart_from_tenant_tokens() {
             TokenError::MissingClaim("role".into()),
         ),
         (
+            "also an org member's token",
+            rs256(&operator_with(|c| {
+                c.insert("org_id".into(), json!(ORG));
+            })),
+            TokenError::InvalidClaim("org_id"),
+        ),
+        (
             "password only",
             rs256(&operator_with(|c| {
                 c.insert("amr".into(), json!(["pwd"]));

@@ -227,6 +227,11 @@ impl TokenValidator {
             return Err(TokenError::TooLarge);
         }
         let c: OperatorClaims = self.decode(token).await?;
+        // An operator is nobody's org member: a token that also names an org is refused, so one
+        // token can never serve as both a tenant and an operator credential.
+        if c.org_id.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(TokenError::InvalidClaim("org_id"));
+        }
         let subject = UserId::parse(required_str(c.sub.as_ref(), "sub")?)
             .map_err(|_| TokenError::InvalidClaim("sub"))?;
         let roles: Vec<String> = match c.role {
@@ -327,6 +332,7 @@ pub const OPERATOR_ROLE: &str = "operator";
 #[derive(Deserialize)]
 struct OperatorClaims {
     sub: Option<serde_json::Value>,
+    org_id: Option<serde_json::Value>,
     role: Option<serde_json::Value>,
     email: Option<serde_json::Value>,
     amr: Option<serde_json::Value>,
