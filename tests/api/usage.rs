@@ -203,3 +203,33 @@ async fn orgs_see_their_own_usage_and_operators_the_region_s_without_contract_da
     assert_problem(app.get("/api/operator/usage").await, 401, "unauthenticated").await;
     app.stop().await;
 }
+
+/// Operator calls spend their own budget (the expensive class, keyed by the operator, not by any
+/// org): past it they get 429, while the orgs' budgets are untouched.
+#[tokio::test]
+async fn operator_calls_are_rate_limited_on_their_own_budget() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.rate_limits.org_expensive = clment_common::ratelimit::Budget::new(
+            std::num::NonZeroU32::new(1).unwrap(),
+            std::num::NonZeroU32::new(2).unwrap(),
+        );
+    })
+    .await;
+    let op = app.operator_token();
+    for _ in 0..2 {
+        assert_eq!(app.get_as("/api/operator/usage", &op).await.status(), 200);
+    }
+    let body = assert_problem(
+        app.get_as("/api/operator/usage", &op).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    assert!(body["retryAfterSeconds"].as_u64().is_some(), "{body}");
+    // An org's own usage route is not charged for the operator's calls.
+    let resp = app
+        .get_as("/api/orgs/acme/usage", &admin(&app, "acme"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}

@@ -73,12 +73,7 @@ struct IdRow {
 struct UsageRow {
     status: ReviewStatus,
     #[serde(default)]
-    result: Option<UsageOfResult>,
-}
-
-#[derive(Deserialize)]
-struct UsageOfResult {
-    usage: TokenUsage,
+    usage: Option<TokenUsage>,
 }
 
 /// [`ReviewStore`] (and [`HealthCheck`], named `cosmos-reviews`) over one Cosmos DB container. Cheap
@@ -311,7 +306,8 @@ impl ReviewStore for CosmosReviews {
     async fn usage(&self, scope: &TenantScope) -> Result<ReviewUsage, PortError> {
         let org = scope.org().as_str();
         let c = self.container().await?;
-        let query = Query::from("SELECT c.status, c.result FROM c".to_owned());
+        // Only the counts leave the database: the result's excerpts are contract text.
+        let query = Query::from("SELECT c.status, c.result.usage AS usage FROM c".to_owned());
         let mut rows = c
             .query_items::<UsageRow>(query, FeedScope::partition(org.to_owned()), None)
             .await
@@ -322,7 +318,7 @@ impl ReviewStore for CosmosReviews {
             .await
             .map_err(|e| unavailable("review usage", &e))?
         {
-            usage.add(row.status, row.result.as_ref().map(|r| &r.usage));
+            usage.add(row.status, row.usage.as_ref());
         }
         Ok(usage)
     }

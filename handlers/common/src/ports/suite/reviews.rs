@@ -51,7 +51,12 @@ fn result(contract: ContractId) -> ReviewResult {
         }],
         dropped_quotes: 1,
         minimisation: Minimisation::default(),
-        usage: TokenUsage::default(),
+        // Non-zero, so a store that drops the counts fails the usage check below.
+        usage: TokenUsage {
+            calls: 2,
+            prompt_tokens: 1234,
+            completion_tokens: 56,
+        },
     }
 }
 
@@ -131,6 +136,7 @@ pub async fn review_store(s: &dyn ReviewStore) {
     for r in made[1..].iter().chain([&elsewhere]) {
         want.add(r.status, None);
     }
+    assert_eq!(want.prompt_tokens, 1234);
     assert_eq!(s.usage(&acme).await.expect("usage"), want);
     assert_eq!(
         s.usage(&globex).await.expect("usage"),
