@@ -14,8 +14,8 @@
 //! # The request
 //! A system message with the instructions (a constant: no contract text), and a user message holding
 //! a JSON object with only the requested categories (key, name, description, kind of answer) and the
-//! passages the context selection picked (`request.selection.chunks`, each with its chunk ordinal as
-//! its `passage` id). `temperature: 0`, `store: false` (see below), and a strict JSON schema as
+//! passages the context selection picked (`request.selection.passages`: runs of sentences, each
+//! with its index as its `passage` id). `temperature: 0`, `store: false` (see below), and a strict JSON schema as
 //! `response_format` ([`response_schema`]): the model must answer with one finding per requested
 //! category, quoting verbatim with the passage id. The request body is our own type sent through
 //! async-openai's `byot` call, so the schema's properties keep their order (models write properties
@@ -35,7 +35,7 @@
 //! # The answer
 //! Read with async-openai's own response type, then the message content with the schema's shape:
 //! unknown or unrequested categories are ignored (so are later duplicates), quotes keep their
-//! passage as a chunk hint (verification places them, [`clment_common::review::assemble`]), and the
+//! passage's position as a hint (verification places them, [`clment_common::review::assemble`]), and the
 //! token counts and the number of attempts make the usage. A refusal or a `content_filter` finish is
 //! [`ProviderError::Refused`]; a `length` finish or an answer that does not parse is
 //! [`ProviderError::InvalidAnswer`].
@@ -59,6 +59,7 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionResponse, FinishReason};
 use async_trait::async_trait;
 pub use azure_core::http::Url;
+use clment_common::review::context::Passage as SentPassage;
 use clment_common::review::{
     AnswerKind, Category, EphemeralText, ProviderAnswer, ProviderError, ProviderRequest,
     RawFinding, RawQuote, ReviewProvider, Risk, RiskLevel, TokenUsage,
@@ -321,7 +322,7 @@ impl FoundryProvider {
             .await;
         drop(user); // zeroed
         let mut response = sent.map_err(|e| provider_error(&e))?;
-        let answer = read_answer(&response, request.categories, &request.selection.chunks);
+        let answer = read_answer(&response, request.categories, &request.selection.passages);
         wipe(&mut response);
         let mut answer = answer?;
         answer.model = Some(self.deployment.clone());
@@ -353,11 +354,7 @@ impl ReviewProvider for FoundryProvider {
     async fn review(&self, request: &ProviderRequest<'_>) -> Result<ProviderAnswer, ProviderError> {
         // Nothing to ask about, or nothing to show: no call (an empty enum is no valid schema, and
         // a model shown no passage can only say "not present").
-        let has_passage = request
-            .selection
-            .chunks
-            .iter()
-            .any(|&i| request.document.passage(i).is_some());
+        let has_passage = !request.selection.passages.is_empty();
         if request.categories.is_empty() || !has_passage {
             return Ok(ProviderAnswer {
                 model: Some(self.deployment.clone()),
@@ -374,7 +371,7 @@ impl ReviewProvider for FoundryProvider {
         match &result {
             Ok(answer) => tracing::info!(
                 attempts = answer.usage.calls,
-                passages = request.selection.chunks.len(),
+                passages = request.selection.passages.len(),
                 categories = request.categories.len(),
                 findings = answer.findings.len(),
                 prompt_tokens = answer.usage.prompt_tokens,
@@ -541,13 +538,19 @@ fn user_message(request: &ProviderRequest<'_>) -> Result<Zeroizing<String>, Prov
             .collect(),
         passages: request
             .selection
-            .chunks
+            .passages
             .iter()
-            .filter_map(|&i| {
-                request
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let text = request
                     .document
-                    .passage(i)
-                    .map(|text| Passage { passage: i, text })
+                    .text()
+                    .expose_to_provider()
+                    .get(p.start_byte..p.end_byte)?;
+                Some(Passage {
+                    passage: u32::try_from(i).ok()?,
+                    text,
+                })
             })
             .collect(),
     };
@@ -730,7 +733,7 @@ struct WireQuote {
 fn read_answer(
     response: &CreateChatCompletionResponse,
     categories: &[&'static Category],
-    sent: &[u32],
+    sent: &[SentPassage],
 ) -> Result<ProviderAnswer, ProviderError> {
     let Some(choice) = response.choices.first() else {
         return Err(ProviderError::InvalidAnswer(format!(
@@ -781,10 +784,13 @@ fn read_answer(
         let quotes = f
             .quotes
             .iter_mut()
-            .map(|q| RawQuote {
-                text: EphemeralText::new(std::mem::take(&mut *q.text)),
-                chunk: u32::try_from(q.passage).ok().filter(|p| sent.contains(p)),
-                start_hint: None,
+            .map(|q| {
+                let at = usize::try_from(q.passage).ok().and_then(|p| sent.get(p));
+                RawQuote {
+                    text: EphemeralText::new(std::mem::take(&mut *q.text)),
+                    chunk: at.map(|p| p.chunk),
+                    start_hint: at.map(|p| p.start),
+                }
             })
             .collect();
         let risk = f.risk.as_deref().and_then(|level| {

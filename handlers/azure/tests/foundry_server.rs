@@ -23,7 +23,7 @@ use clment_azure::foundry::{
 };
 use clment_common::domain::ContractId;
 use clment_common::ports::Extracted;
-use clment_common::review::context::{Evidence, SelectOptions, Selection};
+use clment_common::review::context::{Evidence, Passage, SelectOptions, Selection};
 use clment_common::review::{
     Category, ProviderAnswer, ProviderError, ProviderRequest, ReviewDocument, ReviewProvider,
     RiskLevel, run,
@@ -107,7 +107,7 @@ fn categories() -> Vec<&'static Category> {
 
 const KEYS: [&str; 3] = ["parties", "renewal-term", "governing-law"];
 
-/// The passages holding the two clauses (not the unsent marker's).
+/// The passages holding the two clauses (their chunks; not the unsent marker's).
 fn selection(doc: &ReviewDocument) -> Selection {
     let mut chunks = vec![chunk_of(doc, GOVERNING), chunk_of(doc, RENEWAL)];
     chunks.sort_unstable();
@@ -115,10 +115,36 @@ fn selection(doc: &ReviewDocument) -> Selection {
     assert!(!chunks.contains(&chunk_of(doc, UNSENT)), "bad fixture");
     Selection {
         groups: Vec::new(),
-        chunks,
-        tokens_sent: 0,
-        contract_tokens: 0,
+        passages: chunks
+            .iter()
+            .map(|&k| {
+                let c = doc.chunks()[k as usize];
+                Passage {
+                    start: c.start,
+                    end: c.end,
+                    start_byte: c.start_byte,
+                    end_byte: c.end_byte,
+                    chunk: k,
+                }
+            })
+            .collect(),
+        ..Selection::default()
     }
+}
+
+/// The id of the sent passage holding the first occurrence of `needle` (its index in
+/// [`selection`]).
+fn passage_of(doc: &ReviewDocument, needle: &str) -> u32 {
+    let text = doc.text().expose_to_provider();
+    let at = text[..text.find(needle).expect("needle in the contract")]
+        .chars()
+        .count() as u64;
+    let i = selection(doc)
+        .passages
+        .iter()
+        .position(|p| p.start <= at && at < p.end)
+        .expect("needle in a sent passage");
+    u32::try_from(i).unwrap()
 }
 
 fn config(server: &ChatServer) -> FoundryConfig {
@@ -158,7 +184,7 @@ fn good_answer(doc: &ReviewDocument) -> Value {
             {
                 "category": "governing-law",
                 "present": true,
-                "quotes": [{"passage": chunk_of(doc, GOVERNING), "text": GOVERNING}],
+                "quotes": [{"passage": passage_of(doc, GOVERNING), "text": GOVERNING}],
                 "answer": "Delaware",
                 "risk": "low",
                 "reason": "A common, neutral choice of law.",
@@ -166,7 +192,7 @@ fn good_answer(doc: &ReviewDocument) -> Value {
             {
                 "category": "renewal-term",
                 "present": true,
-                "quotes": [{"passage": chunk_of(doc, RENEWAL), "text": RENEWAL}],
+                "quotes": [{"passage": passage_of(doc, RENEWAL), "text": RENEWAL}],
                 "answer": "successive one-year terms",
                 "risk": "medium",
                 "reason": "Renews on its own unless someone gives notice in time.",
@@ -283,10 +309,14 @@ async fn sends_the_documented_request_with_the_api_key() {
     );
     let sel = selection(&doc);
     let passages = user["passages"].as_array().unwrap();
-    assert_eq!(passages.len(), sel.chunks.len());
-    for (p, &ordinal) in passages.iter().zip(&sel.chunks) {
-        assert_eq!(p["passage"], json!(ordinal));
-        assert_eq!(p["text"].as_str(), doc.passage(ordinal));
+    let text = doc.text().expose_to_provider();
+    assert_eq!(passages.len(), sel.passages.len());
+    for (i, (p, sent)) in passages.iter().zip(&sel.passages).enumerate() {
+        assert_eq!(p["passage"], json!(i));
+        assert_eq!(
+            p["text"].as_str(),
+            Some(&text[sent.start_byte..sent.end_byte])
+        );
     }
     assert_eq!(
         user.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -480,8 +510,10 @@ async fn a_good_answer_is_read_into_findings() {
     assert!(gl.present);
     assert_eq!(gl.quotes.len(), 1);
     assert_eq!(gl.quotes[0].text.expose_to_provider(), GOVERNING);
+    // The passage cited becomes a hint: its chunk and where it starts.
+    let sent = selection(&doc).passages[passage_of(&doc, GOVERNING) as usize];
     assert_eq!(gl.quotes[0].chunk, Some(chunk_of(&doc, GOVERNING)));
-    assert_eq!(gl.quotes[0].start_hint, None);
+    assert_eq!(gl.quotes[0].start_hint, Some(sent.start));
     assert_eq!(
         gl.answer.as_ref().map(|t| t.expose_to_provider()),
         Some("Delaware")
@@ -502,14 +534,19 @@ async fn a_good_answer_is_read_into_findings() {
 #[tokio::test]
 async fn a_quote_of_a_passage_that_was_not_sent_keeps_no_chunk_hint() {
     let doc = contract();
-    let unsent = chunk_of(&doc, UNSENT);
+    let unsent = selection(&doc).passages.len();
     let answer = json!({"findings": [{"category": "governing-law", "present": true,
         "quotes": [{"passage": unsent, "text": GOVERNING}, {"passage": -3, "text": GOVERNING}],
         "answer": null, "risk": null, "reason": null}], "summary": ""});
     let server = ChatServer::start(move |_, _| Reply::answer(&answer)).await;
     let a = review(&provider(config(&server))).await.expect("review");
     assert_eq!(a.findings[0].quotes.len(), 2);
-    assert!(a.findings[0].quotes.iter().all(|q| q.chunk.is_none()));
+    assert!(
+        a.findings[0]
+            .quotes
+            .iter()
+            .all(|q| q.chunk.is_none() && q.start_hint.is_none())
+    );
     assert_eq!(a.summary, None);
 }
 
@@ -543,11 +580,11 @@ async fn a_hallucinated_quote_is_dropped_by_the_review_pipeline() {
     const INVENTED: &str = "This Agreement shall be governed by the laws of the State of Texas";
     let answer = json!({"findings": [
         {"category": "governing-law", "present": true,
-         "quotes": [{"passage": chunk_of(&doc, GOVERNING), "text": GOVERNING},
-                    {"passage": chunk_of(&doc, GOVERNING), "text": INVENTED}],
+         "quotes": [{"passage": 0, "text": GOVERNING},
+                    {"passage": 0, "text": INVENTED}],
          "answer": "Delaware", "risk": "low", "reason": "Neutral."},
         {"category": "renewal-term", "present": true,
-         "quotes": [{"passage": chunk_of(&doc, RENEWAL), "text": RENEWAL}],
+         "quotes": [{"passage": 1, "text": RENEWAL}],
          "answer": "successive one-year terms", "risk": "medium", "reason": "Auto-renews."},
         {"category": "parties", "present": false, "quotes": [], "answer": null, "risk": null,
          "reason": null},
@@ -592,9 +629,14 @@ async fn a_hallucinated_quote_is_dropped_by_the_review_pipeline() {
     let passages = r.user_json()["passages"].as_array().unwrap().clone();
     assert!(result.minimisation.passages > 0);
     assert_eq!(passages.len() as u32, result.minimisation.passages);
-    for p in &passages {
-        let ordinal = u32::try_from(p["passage"].as_u64().unwrap()).unwrap();
-        assert_eq!(p["text"].as_str(), doc.passage(ordinal));
+    let text = doc.text().expose_to_provider();
+    for (i, p) in passages.iter().enumerate() {
+        assert_eq!(p["passage"], json!(i));
+        let sent = p["text"].as_str().unwrap();
+        assert!(
+            !sent.is_empty() && text.contains(sent),
+            "passages are the contract's text"
+        );
     }
     assert_text_only_in_the_user_message(r);
 }

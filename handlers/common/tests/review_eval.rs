@@ -17,12 +17,13 @@ use clment_common::review::eval::{self, EvalContract, EvalOptions};
 use clment_common::review::offline::OfflineProvider;
 use clment_common::review::{CATEGORIES, Category, ReviewDocument};
 
-/// At least this share of all labelled spans must lie inside the selected passages. This is a
-/// floor under what is measured (0.755 with words alone, about 0.80 with the first pass as it
-/// stands), not the 0.90 aimed for: at this budget even a perfect retriever could cover only about
-/// 0.92 (the chunks holding the labels, picked per contract within 34 % of its tokens), and BM25
-/// reaches 0.90 only at about 58 % of the tokens (52 % with the first pass).
-const MIN_COVERAGE: f64 = 0.74;
+/// At least this share of all labelled spans must lie inside the selected passages, with the first
+/// pass as evidence. This is a floor under what is measured (0.862), not the 0.90 aimed for: a
+/// perfect retriever could cover 0.99 within the budget (the sentences holding labels are 13.5 % of
+/// the tokens), but the words and the first pass reach 0.90 only at about 45 % of the tokens.
+const MIN_COVERAGE: f64 = 0.85;
+/// The same floor for the words alone, without the first pass (measured: 0.824).
+const MIN_COVERAGE_WORDS_ALONE: f64 = 0.81;
 /// At most this share of the tokens may be sent (aggregate and mean per contract).
 const MAX_RATIO: f64 = 0.35;
 
@@ -131,7 +132,9 @@ async fn cuad_dev_offline_meets_the_minimisation_targets() {
     for c in &m.per_contract {
         assert!(c.tokens_sent <= c.contract_tokens, "{}", c.contract);
         assert!(
-            c.passages_sent <= c.passages && c.passages_sent > 0,
+            c.passages_sent <= c.sentences_sent
+                && c.sentences_sent <= c.sentences
+                && c.passages_sent > 0,
             "{}",
             c.contract
         );
@@ -163,7 +166,7 @@ fn words_alone(contracts: &[EvalContract]) -> (f64, f64, f64) {
             },
         );
         let s = context::select(&doc, &all, &Evidence::default(), &options);
-        let ranges = context::sent_ranges(&doc, &s.chunks);
+        let ranges = s.ranges();
         for l in &c.labels {
             let end = l.start + l.text.chars().count() as u64;
             labels += 1;
@@ -193,5 +196,5 @@ fn cuad_dev_selection_stands_on_words_alone() {
         aggregate <= MAX_RATIO && mean <= MAX_RATIO,
         "{aggregate} {mean}"
     );
-    assert!(coverage >= MIN_COVERAGE, "{coverage}");
+    assert!(coverage >= MIN_COVERAGE_WORDS_ALONE, "{coverage}");
 }

@@ -260,7 +260,10 @@ async fn vector_evidence(
             }
         }
     }
-    Evidence { ranked }
+    Evidence {
+        ranked,
+        quoted: Vec::new(),
+    }
 }
 
 fn summary_details(r: &ReviewResult, started: Instant) -> serde_json::Value {

@@ -1,38 +1,50 @@
-//! Data minimisation: which of the contract's own passages a remote model sees. The chunks most
-//! likely to hold the requested categories are picked within a token budget; their union, in
-//! document order, is what is sent, and its tokens are counted against the whole contract's.
+//! Data minimisation: which of the contract's own sentences a remote model sees. The sentences most
+//! likely to belong to the requested categories' clauses are picked within a token budget; runs of
+//! consecutive picked sentences are the passages sent, in document order, and their tokens are
+//! counted against the whole contract's.
 //!
-//! # Ranking
-//! For every requested category each chunk is scored with BM25 (`k1` 1.2, `b` 0.75) over the search
-//! index's own words ([`crate::text::analyze`]) and adjacent word pairs, against a query made of the
-//! category's name, its description (down-weighted) and curated keywords and phrases
-//! ([`query_for`]). The score becomes the probability that the chunk holds a clause of the category:
-//! a logistic function of the score per unit of query weight, the score relative to the document's
-//! best, the rank, and a per-category prior (how common the clause is and how many passages it
-//! usually spans). The constants were fitted on CUAD dev (60 contracts) and checked by two-fold
-//! cross-validation. [`Evidence`] (the offline first pass's hits, a vector search) is fused in:
-//! a chunk at rank `r` of an evidence list holds the category with a probability that starts at
-//! [`SelectOptions::evidence_precision`] and falls with the rank as the words' does, and the two are
+//! # Ranking, in two stages
+//! **Chunks.** For every requested category each chunk (the search index's, about 1,000 to 1,500
+//! characters) is scored with BM25 (`k1` 1.2, `b` 0.75) over the index's own words
+//! ([`crate::text::analyze`]) and adjacent word pairs, against a query made of the category's name,
+//! its description (down-weighted) and curated keywords and phrases ([`query_for`]). The score
+//! becomes the probability that the chunk holds a clause of the category: a logistic function of
+//! the score per unit of query weight, the score relative to the document's best, the rank, and a
+//! per-category prior (fitted on CUAD dev, 60 contracts, checked by two-fold cross-validation).
+//! [`Evidence::ranked`] (the first pass's hits, a vector search) is fused in: a chunk at rank `r` of
+//! an evidence list holds the category with a probability that starts at
+//! [`SelectOptions::evidence_precision`] and falls with the rank as the words' does; the two are
 //! combined as independent signals (noisy-or). Calibrated probabilities fuse better here than
 //! reciprocal rank fusion: they keep how strong a match is, so categories whose words are nowhere in
 //! the text spend nothing.
 //!
+//! **Sentences.** The text is cut into sentences and headings as the offline provider cuts it. Each
+//! sentence is scored with BM25 against the same query (the sentence with its heading, over an index
+//! of the document's sentences), and gets its chunk's probability in proportion to its score against
+//! the chunk's best sentence: the best gets all of it, a sentence without the words none (a chunk
+//! whose sentences all lack the words, brought in by a vector search, shares it out by tokens).
+//! Sentences another pass quoted for the category ([`Evidence::quoted`]) are raised by noisy-or
+//! with the evidence precision, and a sentence is worth at least a fifth of its heading.
+//!
 //! # Picking
-//! A chunk's value is the expected number of clauses it holds, summed over the requested
-//! categories (a table of contents is discounted). The leading chunk (title, parties, dates) is
-//! always taken when a `Terms` category is asked for; then chunks are taken by value per token, as
-//! long as they are worth something (0.02 expected clauses), until the budget is spent:
-//! `max_ratio` of the contract's tokens, at least `min_tokens`, at most `max_tokens`. A contract of
-//! at most `min_tokens` tokens is sent whole. Each group's context is the picked chunks that are
-//! worth something to its categories.
+//! A sentence's value is the expected number of clauses it belongs to, summed over the requested
+//! categories (a table of contents is discounted); its cost is its tokens and those of what leads
+//! up to it (white space, an enumerator), so the sum of costs bounds what is sent. The opening
+//! sentences (title, parties, dates) are always taken when a `Terms` category is asked for; then
+//! sentences are taken by value per token, as long as they are worth something (0.02 expected
+//! clauses), until the budget is spent: `max_ratio` of the contract's tokens, at least
+//! `min_tokens`, at most `max_tokens`. A contract of at most `min_tokens` tokens is sent whole. Each
+//! group's context is the passages holding a sentence worth something to its categories.
 //!
 //! Tokens are counted with `o200k_base`, the GPT-4o tokenizer, loaded once per process.
 //!
-//! On CUAD dev with all 41 categories the defaults send 33 % of the tokens (aggregate; 34 % mean
-//! per contract), and 75.5 % of the labelled spans lie inside the selection with words alone, about
-//! 80 % with the offline first pass's hits as evidence (`tests/review_eval.rs` measures it). A
-//! perfect retriever could reach about 92 % within the same per-contract budget; 90 % takes about
-//! 58 % of the tokens with words alone, 52 % with the first pass.
+//! # Why sentences
+//! Labelled clauses are sentences, not chunks: on CUAD dev the sentences that hold a labelled span
+//! are 13.5 % of the tokens, while the chunks that hold one are about half. Sending whole chunks
+//! (the previous design) covered 79.8 % of the labelled spans with 33 % of the tokens; sentences
+//! cover 86.2 % with 34.2 % (aggregate; 34.8 % mean per contract), and 82.4 % with words alone,
+//! without the first pass (`tests/review_eval.rs` measures both). With words alone and a per-contract
+//! budget, 90 % takes about 45 % of the tokens.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -40,6 +52,7 @@ use std::sync::OnceLock;
 use tiktoken_rs::CoreBPE;
 
 use super::categories::{Category, Group};
+use super::offline::segment::Segments;
 use super::provider::ReviewDocument;
 use crate::text::analyze;
 
@@ -52,8 +65,9 @@ pub struct SelectOptions {
     pub min_tokens: usize,
     /// Upper bound on tokens sent, whatever the contract's size (the model's context).
     pub max_tokens: usize,
-    /// Leading chunks always sent when a `Terms` category is asked for (title, parties, dates).
-    pub head_chunks: u32,
+    /// Opening sentences (of the first chunk) always sent when a `Terms` category is asked for:
+    /// title, parties, dates.
+    pub head_sentences: usize,
     /// How often the first chunk of an evidence list holds its category (0..1). The offline first
     /// pass's first hit did in about 80 % of cases on CUAD dev.
     pub evidence_precision: f64,
@@ -62,21 +76,39 @@ pub struct SelectOptions {
 impl Default for SelectOptions {
     fn default() -> Self {
         Self {
-            max_ratio: 0.34,
-            min_tokens: 400,
+            max_ratio: 0.35,
+            min_tokens: 200,
             max_tokens: 60_000,
-            head_chunks: 1,
+            head_sentences: 6,
             evidence_precision: 0.8,
         }
     }
 }
 
 /// Extra evidence for ranking: chunks another retriever ranked for a category (best first), such as
-/// the first pass's hits or a vector search.
+/// the first pass's hits or a vector search, and the text another pass quoted for it.
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {
     /// `(category, chunk ordinals best first)`.
     pub ranked: Vec<(&'static Category, Vec<u32>)>,
+    /// `(category, start, end)`: characters another pass (the offline first pass) quoted for the
+    /// category.
+    pub quoted: Vec<(&'static Category, u64, u64)>,
+}
+
+/// One stretch of text that is sent: a run of consecutive sentences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Passage {
+    /// First character (Unicode scalar values).
+    pub start: u64,
+    /// One past the last character.
+    pub end: u64,
+    /// Byte offset of `start` in the text.
+    pub start_byte: usize,
+    /// Byte offset of `end`.
+    pub end_byte: usize,
+    /// The review chunk holding its first character.
+    pub chunk: u32,
 }
 
 /// The passages picked for one group.
@@ -86,8 +118,9 @@ pub struct GroupContext {
     pub group: Group,
     /// Its categories that were asked for.
     pub categories: Vec<&'static Category>,
-    /// Chunk ordinals, in document order.
-    pub chunks: Vec<u32>,
+    /// Indices into [`Selection::passages`] of the passages worth something to the group, in
+    /// document order.
+    pub passages: Vec<u32>,
 }
 
 /// What is sent.
@@ -95,12 +128,33 @@ pub struct GroupContext {
 pub struct Selection {
     /// Per group.
     pub groups: Vec<GroupContext>,
-    /// The union of the groups' chunks, in document order: what is sent.
-    pub chunks: Vec<u32>,
-    /// Tokens of contract text in `chunks` (their union: overlapping text counted once).
+    /// The passages, in document order, apart from one another: what is sent.
+    pub passages: Vec<Passage>,
+    /// Sentences in `passages`.
+    pub sentences_sent: u32,
+    /// Sentences of the whole contract.
+    pub sentences: u32,
+    /// Tokens of contract text in `passages`.
     pub tokens_sent: u64,
     /// Tokens of the whole contract.
     pub contract_tokens: u64,
+}
+
+impl Selection {
+    /// The character ranges `[start, end)` that are sent. A span lying inside one of them is in the
+    /// context.
+    #[must_use]
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.passages.iter().map(|p| (p.start, p.end)).collect()
+    }
+
+    /// The review chunks the passages start in, ascending, without repeats.
+    #[must_use]
+    pub fn chunks(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = self.passages.iter().map(|p| p.chunk).collect();
+        out.dedup();
+        out
+    }
 }
 
 fn tokenizer() -> Option<&'static CoreBPE> {
@@ -125,59 +179,77 @@ pub fn count_tokens(text: &str) -> usize {
     }
 }
 
-/// A run of sent text: characters and bytes.
-#[derive(Clone, Copy)]
-struct Run {
-    start: u64,
-    end: u64,
-    start_byte: usize,
-    end_byte: usize,
+/// The document's sentences as selection sees them: where they are, what they cost, which chunk
+/// holds them, and the text they are ranked by (the sentence after its heading).
+struct Sentences {
+    /// `(start, end)` in bytes.
+    bytes: Vec<(usize, usize)>,
+    /// `(start, end)` in characters.
+    chars: Vec<(u64, u64)>,
+    /// Tokens of each.
+    cost: Vec<usize>,
+    /// The review chunk holding each one's first character.
+    chunk: Vec<usize>,
+    /// The heading above each (an index into these sentences).
+    heading: Vec<Option<usize>>,
+    /// Heading and sentence, as ranked.
+    ranked: Vec<String>,
 }
 
-/// The runs of text that `chunks` (ordinals, any order) make: chunks merged where they overlap or
-/// only white space separates them.
-fn runs(doc: &ReviewDocument, chunks: &[u32]) -> Vec<Run> {
-    let text = doc.text().expose_to_provider();
-    let mut spans: Vec<Run> = chunks
-        .iter()
-        .filter_map(|&c| doc.chunks().get(c as usize))
-        .map(|c| Run {
-            start: c.start,
-            end: c.end,
-            start_byte: c.start_byte,
-            end_byte: c.end_byte,
-        })
-        .collect();
-    spans.sort_unstable_by_key(|r| (r.start, r.end));
-    let mut out: Vec<Run> = Vec::with_capacity(spans.len());
-    for r in spans {
-        match out.last_mut() {
-            Some(last)
-                if r.start <= last.end
-                    || text
-                        .get(last.end_byte..r.start_byte)
-                        .is_some_and(|gap| gap.trim().is_empty()) =>
-            {
-                if r.end > last.end {
-                    last.end = r.end;
-                    last.end_byte = r.end_byte;
+impl Sentences {
+    fn new(doc: &ReviewDocument, text: &str) -> Self {
+        let seg = Segments::new(text);
+        let units = &seg.units;
+        let bytes: Vec<(usize, usize)> = units.iter().map(|u| (u.start, u.end)).collect();
+        let chars: Vec<(u64, u64)> = (0..units.len())
+            .map(|i| {
+                let start = seg.char_offset(text, i, units[i].start);
+                (
+                    start,
+                    start + text[bytes[i].0..bytes[i].1].chars().count() as u64,
+                )
+            })
+            .collect();
+        // A sentence costs its tokens and those of what leads up to it from the sentence before
+        // (white space, an enumerator), which a run that holds both sends too.
+        let cost = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| {
+                let from = if i == 0 { a } else { bytes[i - 1].1.min(a) };
+                count_tokens(&text[from..b]).max(1)
+            })
+            .collect();
+        let chunk = chars
+            .iter()
+            .map(|&(a, _)| doc.chunk_of(a) as usize)
+            .collect();
+        let heading: Vec<Option<usize>> = units
+            .iter()
+            .map(|u| u.heading.map(|h| h as usize))
+            .collect();
+        let ranked = (0..units.len())
+            .map(|i| {
+                let own = &text[bytes[i].0..bytes[i].1];
+                match heading[i] {
+                    Some(h) => format!("{} {own}", &text[bytes[h].0..bytes[h].1]),
+                    None => own.to_owned(),
                 }
-            }
-            _ => out.push(r),
+            })
+            .collect();
+        Self {
+            bytes,
+            chars,
+            cost,
+            chunk,
+            heading,
+            ranked,
         }
     }
-    out
-}
 
-/// The character ranges `[start, end)` of the text that `chunks` (ordinals, any order) send: the
-/// chunks merged where they overlap or only white space separates them. A span lying inside one of
-/// them is in the context.
-#[must_use]
-pub fn sent_ranges(doc: &ReviewDocument, chunks: &[u32]) -> Vec<(u64, u64)> {
-    runs(doc, chunks)
-        .into_iter()
-        .map(|r| (r.start, r.end))
-        .collect()
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
 }
 
 /// Picks the passages for `categories`.
@@ -190,27 +262,66 @@ pub fn select(
 ) -> Selection {
     let text = doc.text().expose_to_provider();
     let contract_tokens = count_tokens(text) as u64;
-    let n = doc.chunks().len();
-    if n == 0 || categories.is_empty() {
+    if doc.chunks().is_empty() || categories.is_empty() {
         return Selection {
             contract_tokens,
             ..Selection::default()
         };
     }
-    let passages = passages(doc);
-    let whole = contract_tokens <= options.min_tokens as u64;
-    let picked = if whole {
-        Picked {
-            chunks: vec![true; n],
-            groups: vec![Group::ALL.to_vec(); n],
-        }
+    let sentences = Sentences::new(doc, text);
+    let m = sentences.len();
+    if m == 0 {
+        return Selection {
+            contract_tokens,
+            ..Selection::default()
+        };
+    }
+    let (picked, serves) = if contract_tokens <= options.min_tokens as u64 {
+        (vec![true; m], vec![Group::ALL.to_vec(); m])
     } else {
         let budget = (options.max_ratio * contract_tokens as f64)
             .max(options.min_tokens as f64)
             .min(options.max_tokens as f64);
-        pick(&passages, categories, evidence, options, budget as usize)
+        pick(
+            doc,
+            &sentences,
+            categories,
+            evidence,
+            options,
+            budget as usize,
+        )
     };
-    let chunks: Vec<u32> = (0..n).filter(|&i| picked.chunks[i]).map(ordinal).collect();
+    // Runs of consecutive picked sentences are the passages (with what lies between them:
+    // white space, an enumerator).
+    let mut passages: Vec<Passage> = Vec::new();
+    let mut passage_groups: Vec<Vec<Group>> = Vec::new();
+    for i in (0..m).filter(|&i| picked[i]) {
+        let (start_byte, end_byte) = sentences.bytes[i];
+        let (start, end) = sentences.chars[i];
+        match passages.last_mut() {
+            Some(last) if i > 0 && picked[i - 1] => {
+                last.end = end;
+                last.end_byte = end_byte;
+            }
+            _ => {
+                passages.push(Passage {
+                    start,
+                    end,
+                    start_byte,
+                    end_byte,
+                    chunk: ordinal(sentences.chunk[i]),
+                });
+                passage_groups.push(Vec::new());
+            }
+        }
+        if let Some(groups) = passage_groups.last_mut() {
+            for &g in &serves[i] {
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+        }
+    }
     let groups = Group::ALL
         .iter()
         .filter_map(|&g| {
@@ -222,36 +333,33 @@ pub fn select(
             if cats.is_empty() {
                 return None;
             }
-            let mine = chunks
-                .iter()
-                .copied()
-                .filter(|&c| picked.groups[c as usize].contains(&g))
+            let mine = (0..passages.len())
+                .filter(|&p| passage_groups[p].contains(&g))
+                .map(ordinal)
                 .collect();
             Some(GroupContext {
                 group: g,
                 categories: cats,
-                chunks: mine,
+                passages: mine,
             })
         })
         .collect();
-    let tokens_sent = if whole {
-        contract_tokens
-    } else {
-        runs(doc, &chunks)
-            .iter()
-            .map(|r| count_tokens(&text[r.start_byte..r.end_byte]) as u64)
-            .sum()
-    };
+    let tokens_sent = passages
+        .iter()
+        .map(|p| count_tokens(&text[p.start_byte..p.end_byte]) as u64)
+        .sum();
     Selection {
         groups,
-        chunks,
+        passages,
+        sentences_sent: ordinal(picked.iter().filter(|&&p| p).count()),
+        sentences: ordinal(m),
         tokens_sent,
         contract_tokens,
     }
 }
 
 /// For each chunk, the probability that it holds a clause of `category` (words and `evidence`),
-/// best first: what [`select`] weighs. For diagnostics.
+/// best first: the first stage of [`select`]. For diagnostics.
 #[must_use]
 pub fn ranking(
     doc: &ReviewDocument,
@@ -280,23 +388,21 @@ fn ordinal(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-/// The picked chunks and, for each, the groups it serves.
-struct Picked {
-    chunks: Vec<bool>,
-    groups: Vec<Vec<Group>>,
-}
-
 /// Calibration of a chunk's BM25 score as the log-odds that it holds the category: intercept, then
 /// the weights of ln(score per unit of query weight), ln(score / the document's best) and
 /// ln(rank + 1). Fitted (logistic regression) on CUAD dev.
 const CALIBRATION: [f64; 4] = [-0.8956, 1.5132, 0.4186, -0.6686];
-/// Chunks expected to hold fewer clauses than this are not sent, even within the budget (so a review
-/// of a few categories sends only what may hold them).
+/// Sentences expected to hold fewer clauses than this are not sent, even within the budget (so a
+/// review of a few categories sends only what may hold them).
 const MIN_EXPECTED: f64 = 0.02;
 /// A table of contents is worth this share of its words' value.
 const CONTENTS_DISCOUNT: f64 = 0.2;
-/// A group's context holds the picked chunks worth at least this share of the chunk's best group.
+/// A group's context holds the picked sentences worth at least this share of the sentence's best
+/// group.
 const GROUP_SHARE: f64 = 0.25;
+/// A sentence under a heading is worth at least this share of what the heading is worth (a
+/// clause's heading often names it when its sentences do not).
+const HEADING_SHARE: f64 = 0.2;
 
 fn logistic(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
@@ -344,76 +450,138 @@ fn probabilities(
     p
 }
 
+/// Per sentence, the probability that it belongs to a clause of `c`: its chunk's probability
+/// ([`probabilities`]) shared out among the chunk's sentences by their own BM25 scores (the best
+/// one gets all of it, a sentence without the words none; by tokens when no sentence has them),
+/// raised where another pass quoted it and where its heading scores.
+fn sentence_probabilities(
+    chunk_p: &[f64],
+    sentences: &Sentences,
+    index: &Bm25,
+    c: &'static Category,
+    evidence: &Evidence,
+    options: &SelectOptions,
+) -> Vec<f64> {
+    let m = sentences.len();
+    let mut score = vec![0.0f64; m];
+    for (i, s) in index.rank(&query_for(c)) {
+        score[i] = s;
+    }
+    let mut best = vec![0.0f64; chunk_p.len()];
+    for (&k, &s) in sentences.chunk.iter().zip(&score) {
+        best[k] = best[k].max(s);
+    }
+    // Sentences another pass quoted (in document order: those overlapping each quote).
+    let mut quoted = vec![false; m];
+    for &(_, start, end) in evidence
+        .quoted
+        .iter()
+        .filter(|(e, _, _)| std::ptr::eq(*e, c) || e.key == c.key)
+    {
+        let from = sentences.chars.partition_point(|&(_, e)| e <= start);
+        for i in (from..m).take_while(|&i| sentences.chars[i].0 < end) {
+            quoted[i] = true;
+        }
+    }
+    let mut tokens = vec![0usize; chunk_p.len()];
+    let mut chunk_quoted = vec![false; chunk_p.len()];
+    for i in 0..m {
+        tokens[sentences.chunk[i]] += sentences.cost[i];
+        chunk_quoted[sentences.chunk[i]] |= quoted[i];
+    }
+    let precision = options.evidence_precision.clamp(0.0, 1.0);
+    (0..m)
+        .map(|i| {
+            let k = sentences.chunk[i];
+            let q = if best[k] > 0.0 {
+                chunk_p[k] * score[i] / best[k]
+            } else if chunk_quoted[k] {
+                // The chunk's evidence is the quote itself.
+                0.0
+            } else {
+                // Evidence without the words or a quote (a vector search): no sentence stands
+                // out, so each is worth its share of the chunk's tokens.
+                chunk_p[k] * sentences.cost[i] as f64 / tokens[k].max(1) as f64
+            };
+            if quoted[i] {
+                1.0 - (1.0 - q) * (1.0 - precision)
+            } else {
+                q
+            }
+        })
+        .collect()
+}
+
+/// The picked sentences and, for each, the groups it serves.
 fn pick(
-    passages: &[&str],
+    doc: &ReviewDocument,
+    sentences: &Sentences,
     categories: &[&'static Category],
     evidence: &Evidence,
     options: &SelectOptions,
     budget: usize,
-) -> Picked {
-    let n = passages.len();
-    let index = Bm25::new(passages);
-    let cost: Vec<usize> = passages.iter().map(|p| count_tokens(p).max(1)).collect();
-    let discount: Vec<f64> = passages
-        .iter()
-        .map(|p| {
-            if is_contents(p) {
+) -> (Vec<bool>, Vec<Vec<Group>>) {
+    let m = sentences.len();
+    let chunk_texts = passages(doc);
+    let chunk_index = Bm25::new(&chunk_texts);
+    let ranked: Vec<&str> = sentences.ranked.iter().map(String::as_str).collect();
+    let sentence_index = Bm25::new(&ranked);
+    let discount: Vec<f64> = (0..m)
+        .map(|i| {
+            let k = sentences.chunk[i];
+            if chunk_texts.get(k).is_some_and(|p| is_contents(p)) {
                 CONTENTS_DISCOUNT
             } else {
                 1.0
             }
         })
         .collect();
-    // Expected clauses per chunk, per group.
-    let mut by_group = vec![[0.0f64; Group::ALL.len()]; n];
+    // Expected clauses per sentence, per group.
+    let mut by_group = vec![[0.0f64; Group::ALL.len()]; m];
     for &c in categories {
         let g = Group::ALL.iter().position(|&g| g == c.group).unwrap_or(0);
-        for (i, p) in probabilities(&index, c, evidence, options)
-            .into_iter()
-            .enumerate()
-        {
-            by_group[i][g] += p * discount[i];
+        let chunk_p = probabilities(&chunk_index, c, evidence, options);
+        let q = sentence_probabilities(&chunk_p, sentences, &sentence_index, c, evidence, options);
+        for i in 0..m {
+            // A clause's heading often names it when its sentences do not.
+            let under = sentences.heading[i].map_or(0.0, |h| HEADING_SHARE * q[h]);
+            by_group[i][g] += q[i].max(under) * discount[i];
         }
     }
     let value: Vec<f64> = by_group.iter().map(|v| v.iter().sum()).collect();
-    let mut picked = Picked {
-        chunks: vec![false; n],
-        groups: vec![Vec::new(); n],
-    };
+    let mut picked = vec![false; m];
+    let mut serves: Vec<Vec<Group>> = vec![Vec::new(); m];
     let mut spent = 0usize;
     if categories.iter().any(|c| c.group == Group::Terms) {
-        let head = (options.head_chunks as usize).min(n);
-        for (i, &c) in cost.iter().enumerate().take(head) {
-            // The first chunk even beyond the budget: without it nothing can be named or dated.
-            if i == 0 || spent + c <= budget {
-                picked.chunks[i] = true;
-                picked.groups[i].push(Group::Terms);
-                spent += c;
-            }
+        // The opening sentences (title, parties, date) even beyond the budget: without them
+        // nothing can be named or dated.
+        for i in (0..m.min(options.head_sentences)).filter(|&i| sentences.chunk[i] == 0) {
+            picked[i] = true;
+            serves[i].push(Group::Terms);
+            spent += sentences.cost[i];
         }
     }
-    let mut order: Vec<usize> = (0..n).filter(|&i| value[i] >= MIN_EXPECTED).collect();
+    let mut order: Vec<usize> = (0..m).filter(|&i| value[i] >= MIN_EXPECTED).collect();
     order.sort_by(|&a, &b| {
-        (value[b] / cost[b] as f64)
-            .total_cmp(&(value[a] / cost[a] as f64))
+        (value[b] / sentences.cost[b] as f64)
+            .total_cmp(&(value[a] / sentences.cost[a] as f64))
             .then(a.cmp(&b))
     });
     for i in order {
-        if !picked.chunks[i] && spent + cost[i] <= budget {
-            picked.chunks[i] = true;
-            spent += cost[i];
+        if !picked[i] && spent + sentences.cost[i] <= budget {
+            picked[i] = true;
+            spent += sentences.cost[i];
         }
     }
-    for i in (0..n).filter(|&i| picked.chunks[i]) {
+    for i in (0..m).filter(|&i| picked[i]) {
         let best = by_group[i].iter().copied().fold(0.0, f64::max);
         for (k, &g) in Group::ALL.iter().enumerate() {
-            if best > 0.0 && by_group[i][k] >= GROUP_SHARE * best && !picked.groups[i].contains(&g)
-            {
-                picked.groups[i].push(g);
+            if best > 0.0 && by_group[i][k] >= GROUP_SHARE * best && !serves[i].contains(&g) {
+                serves[i].push(g);
             }
         }
     }
-    picked
+    (picked, serves)
 }
 
 /// Whether a passage is a table of contents (dot leaders).
@@ -1224,6 +1392,10 @@ mod tests {
         text
     }
 
+    fn char_at(text: &str, needle: &str) -> u64 {
+        text[..text.find(needle).unwrap()].chars().count() as u64
+    }
+
     #[test]
     fn the_clause_and_the_head_are_picked_within_the_budget() {
         let d = doc(&contract());
@@ -1231,51 +1403,95 @@ mod tests {
         let gl = cat("Governing Law");
         let options = SelectOptions::default();
         let s = select(&d, &[gl], &Evidence::default(), &options);
-        let at = text.find("governed by and construed").unwrap();
-        let clause = d.chunk_of(text[..at].chars().count() as u64);
-        assert!(s.chunks.contains(&clause), "{:?} lacks {clause}", s.chunks);
-        assert!(s.chunks.contains(&0), "the head is sent for Terms");
-        assert!(s.chunks.windows(2).all(|w| w[0] < w[1]), "document order");
+        // The title and the preamble open the selection.
+        assert_eq!(s.passages[0].start, 0, "{:?}", s.passages);
+        assert_eq!(s.passages[0].chunk, 0);
+        // The clause is sent as the sentence it is, not the chunk around it.
+        let sentence = "This Agreement shall be governed by and construed in accordance with the \
+                        laws of the State of Delaware, without regard to its conflict of laws \
+                        principles.";
+        let start = char_at(text, sentence);
+        let end = start + sentence.chars().count() as u64;
+        assert!(
+            s.passages.iter().any(|p| p.start == start && p.end == end),
+            "{:?} lacks {start}..{end}",
+            s.passages
+        );
+        let clause = d.chunk_of(start);
+        assert!(s.chunks().contains(&clause));
         // Nothing else in the text is about governing law: the budget is not filled for its sake.
-        assert_eq!(s.chunks.len(), 2, "{:?}", s.chunks);
+        assert_eq!(s.passages.len(), 2, "{:?}", s.passages);
+        assert!(
+            s.passages.windows(2).all(|w| w[0].end < w[1].start),
+            "document order"
+        );
         assert_eq!(s.contract_tokens, count_tokens(text) as u64);
         assert!(s.tokens_sent > 0);
         assert!(s.tokens_sent as f64 <= options.max_ratio * s.contract_tokens as f64);
-        let union: u64 = sent_ranges(&d, &s.chunks)
+        let union: u64 = s
+            .passages
             .iter()
-            .map(|&(a, b)| {
-                let t: String = text
-                    .chars()
-                    .skip(a as usize)
-                    .take((b - a) as usize)
-                    .collect();
-                count_tokens(&t) as u64
-            })
+            .map(|p| count_tokens(&text[p.start_byte..p.end_byte]) as u64)
             .sum();
         assert_eq!(s.tokens_sent, union);
+        assert_eq!(
+            s.ranges(),
+            s.passages
+                .iter()
+                .map(|p| (p.start, p.end))
+                .collect::<Vec<_>>()
+        );
+        for p in &s.passages {
+            let chars: String = text
+                .chars()
+                .skip(p.start as usize)
+                .take((p.end - p.start) as usize)
+                .collect();
+            assert_eq!(
+                chars,
+                text[p.start_byte..p.end_byte],
+                "bytes and characters agree"
+            );
+        }
         assert_eq!(s.groups.len(), 1);
         assert_eq!(s.groups[0].group, Group::Terms);
-        assert!(s.groups[0].chunks.contains(&clause));
-        // The words' ranking puts the clause first.
+        assert_eq!(s.groups[0].passages, vec![0, 1]);
+        // The words' ranking puts the clause's chunk first.
         let r = ranking(&d, gl, &Evidence::default(), &options);
         assert_eq!(r[0].0, clause);
         assert!(r[0].1 > 0.5 && r[0].1 < 1.0, "{}", r[0].1);
     }
 
     #[test]
-    fn evidence_brings_in_a_chunk_the_words_miss() {
+    fn evidence_brings_in_text_the_words_miss() {
         let d = doc(&contract());
+        let text = d.text().expose_to_provider();
         let mfn = cat("Most Favored Nation");
         let options = SelectOptions::default();
         let plain = select(&d, &[mfn], &Evidence::default(), &options);
-        assert!(!plain.chunks.contains(&23));
+        assert!(plain.passages.is_empty(), "{:?}", plain.passages);
+        // A vector search's chunk: its sentences are sent.
         let evidence = Evidence {
             ranked: vec![(mfn, vec![23, 23, 9_999])],
+            quoted: Vec::new(),
         };
         let s = select(&d, &[mfn], &evidence, &options);
-        assert!(s.chunks.contains(&23), "{:?}", s.chunks);
+        assert!(s.chunks().contains(&23), "{:?}", s.passages);
+        assert!(s.passages.iter().all(|p| p.chunk == 23));
         assert_eq!(s.groups[0].group, Group::Competition);
-        assert!(s.groups[0].chunks.contains(&23));
+        assert_eq!(s.groups[0].passages.len(), s.passages.len());
+        // A quote from the first pass: that sentence is sent, and only it.
+        let sentence = "The Supplier shall deliver the Goods";
+        let at = text.match_indices(sentence).nth(40).unwrap().0;
+        let start = text[..at].chars().count() as u64;
+        let evidence = Evidence {
+            ranked: Vec::new(),
+            quoted: vec![(mfn, start, start + 10)],
+        };
+        let s = select(&d, &[mfn], &evidence, &options);
+        assert_eq!(s.passages.len(), 1, "{:?}", s.passages);
+        assert_eq!(s.passages[0].start, start);
+        assert!(text[s.passages[0].start_byte..s.passages[0].end_byte].ends_with("production."));
     }
 
     #[test]
@@ -1283,20 +1499,38 @@ mod tests {
         let d = doc("NDA\n\nThe parties shall keep each other's information confidential.");
         let all: Vec<&'static Category> = CATEGORIES.iter().collect();
         let s = select(&d, &all, &Evidence::default(), &SelectOptions::default());
-        assert_eq!(s.chunks, (0..d.chunks().len() as u32).collect::<Vec<_>>());
+        assert_eq!(s.passages.len(), 1);
+        assert_eq!(s.ranges(), vec![(0, d.text().chars() as u64)]);
         assert_eq!(s.tokens_sent, s.contract_tokens);
         assert_eq!(s.groups.len(), Group::ALL.len());
-        assert!(s.groups.iter().all(|g| g.chunks == s.chunks));
+        assert!(s.groups.iter().all(|g| g.passages == vec![0]));
 
         let none = select(&d, &[], &Evidence::default(), &SelectOptions::default());
-        assert!(none.chunks.is_empty() && none.groups.is_empty());
+        assert!(none.passages.is_empty() && none.groups.is_empty());
         assert_eq!(none.tokens_sent, 0);
         assert_eq!(none.contract_tokens, s.contract_tokens);
         let options = SelectOptions::default();
         let blank = select(&doc(" \n "), &all, &Evidence::default(), &options);
-        assert!(blank.chunks.is_empty() && blank.tokens_sent == 0);
+        assert!(blank.passages.is_empty() && blank.tokens_sent == 0);
         let empty = select(&doc(""), &all, &Evidence::default(), &options);
         assert_eq!(empty, Selection::default());
+    }
+
+    #[test]
+    fn passages_are_runs_of_sentences_that_never_touch() {
+        let d = doc(&contract());
+        let text = d.text().expose_to_provider();
+        let all: Vec<&'static Category> = CATEGORIES.iter().collect();
+        let s = select(&d, &all, &Evidence::default(), &SelectOptions::default());
+        assert!(s.passages.len() > 1);
+        for w in s.passages.windows(2) {
+            let gap = &text[w[0].end_byte..w[1].start_byte];
+            assert!(!gap.trim().is_empty(), "touching passages are one run");
+        }
+        for p in &s.passages {
+            assert_eq!(p.chunk, d.chunk_of(p.start));
+        }
+        assert!(s.tokens_sent as f64 <= 0.34 * s.contract_tokens as f64 + 1.0);
     }
 
     #[test]
@@ -1307,18 +1541,6 @@ mod tests {
         assert!(count_tokens("<|endoftext|>") > 1);
         let long = "governing law ".repeat(1_000);
         assert!((1_500..=2_500).contains(&count_tokens(&long)));
-    }
-
-    #[test]
-    fn touching_chunks_make_one_run() {
-        let d = doc(&contract());
-        let n = d.chunks().len() as u32;
-        assert!(n > 6);
-        let r = sent_ranges(&d, &[4, 2, 3, 6]);
-        assert_eq!(r.len(), 2, "{r:?}");
-        assert_eq!(r[0], (d.chunks()[2].start, d.chunks()[4].end));
-        assert_eq!(r[1], (d.chunks()[6].start, d.chunks()[6].end));
-        assert!(sent_ranges(&d, &[n + 5]).is_empty());
     }
 
     #[test]

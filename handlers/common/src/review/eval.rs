@@ -27,7 +27,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::categories::{AnswerKind, CATEGORIES, Category};
-use super::context::{self, Evidence, SelectOptions};
+use super::context::{Evidence, SelectOptions};
 use super::offline;
 use super::provider::{ReviewDocument, ReviewProvider};
 use crate::domain::ContractId;
@@ -501,10 +501,12 @@ pub struct MinimisationReport {
     pub tokens_sent: u64,
     /// Tokens of all contracts.
     pub contract_tokens: u64,
-    /// Passages that would be sent, all contracts.
+    /// Passages (runs of sentences) that would be sent, all contracts.
     pub passages_sent: u64,
-    /// Passages (chunks) of all contracts.
-    pub passages: u64,
+    /// Sentences that would be sent, all contracts.
+    pub sentences_sent: u64,
+    /// Sentences of all contracts.
+    pub sentences: u64,
     /// Per contract.
     pub per_contract: Vec<ContractMinimisation>,
 }
@@ -515,10 +517,12 @@ pub struct MinimisationReport {
 pub struct ContractMinimisation {
     /// The contract's slug.
     pub contract: String,
-    /// Passages that would be sent.
+    /// Passages (runs of sentences) that would be sent.
     pub passages_sent: u32,
-    /// The contract's passages (chunks).
-    pub passages: u32,
+    /// Sentences that would be sent.
+    pub sentences_sent: u32,
+    /// The contract's sentences.
+    pub sentences: u32,
     /// Tokens that would be sent.
     pub tokens_sent: u64,
     /// The contract's tokens.
@@ -599,7 +603,7 @@ pub async fn evaluate(
         let first = offline::first_pass(&doc, cats);
         let selection =
             super::select_context(&doc, cats, &first, Evidence::default(), &options.select);
-        let sent = context::sent_ranges(&doc, &selection.chunks);
+        let sent = selection.ranges();
         selecting += t.elapsed();
         let result = super::run(&doc, cats, provider, Evidence::default(), &options.select).await;
         let findings = match result {
@@ -647,8 +651,9 @@ pub async fn evaluate(
         }
         per_contract.push(ContractMinimisation {
             contract: contract.slug.clone(),
-            passages_sent: u32::try_from(selection.chunks.len()).unwrap_or(u32::MAX),
-            passages: u32::try_from(doc.chunks().len()).unwrap_or(u32::MAX),
+            passages_sent: u32::try_from(selection.passages.len()).unwrap_or(u32::MAX),
+            sentences_sent: selection.sentences_sent,
+            sentences: selection.sentences,
             tokens_sent: selection.tokens_sent,
             contract_tokens: selection.contract_tokens,
             ratio: ratio(selection.tokens_sent, selection.contract_tokens).unwrap_or(0.0),
@@ -720,7 +725,11 @@ pub async fn evaluate(
             .iter()
             .map(|c| u64::from(c.passages_sent))
             .sum(),
-        passages: per_contract.iter().map(|c| u64::from(c.passages)).sum(),
+        sentences_sent: per_contract
+            .iter()
+            .map(|c| u64::from(c.sentences_sent))
+            .sum(),
+        sentences: per_contract.iter().map(|c| u64::from(c.sentences)).sum(),
         per_contract,
     };
     Report {
@@ -815,12 +824,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "Data minimisation (what a remote provider is sent): {} of {} passages, {} of {} tokens \
-             (o200k_base); ratio aggregate {:.3}, mean {:.3}, max {:.3}; {} of {} labelled spans \
-             ({} %) lie inside the selected passages, and at least one for {} % of the labelled \
-             (contract, category) pairs.",
+            "Data minimisation (what a remote provider is sent): {} of {} sentences in {} passages, \
+             {} of {} tokens (o200k_base); ratio aggregate {:.3}, mean {:.3}, max {:.3}; {} of {} \
+             labelled spans ({} %) lie inside the selected passages, and at least one for {} % of \
+             the labelled (contract, category) pairs.",
+            m.sentences_sent,
+            m.sentences,
             m.passages_sent,
-            m.passages,
             m.tokens_sent,
             m.contract_tokens,
             m.ratio_aggregate,

@@ -81,6 +81,7 @@ pub fn select_context(
     options: &SelectOptions,
 ) -> Selection {
     evidence.ranked.extend(first_pass_evidence(doc, first_pass));
+    evidence.quoted.extend(first_pass_quotes(first_pass));
     context::select(doc, categories, &evidence, options)
 }
 
@@ -106,6 +107,22 @@ fn first_pass_evidence(
         .collect()
 }
 
+/// The text the first pass quoted, per category: `(category, start, end)` in characters.
+fn first_pass_quotes(first: &ProviderAnswer) -> Vec<(&'static Category, u64, u64)> {
+    first
+        .findings
+        .iter()
+        .filter(|f| f.present)
+        .flat_map(|f| {
+            f.quotes.iter().filter_map(|q| {
+                let start = q.start_hint?;
+                let end = start + q.text.expose_to_provider().chars().count() as u64;
+                Some((f.category, start, end))
+            })
+        })
+        .collect()
+}
+
 fn minimisation(doc: &ReviewDocument, selection: Option<&Selection>) -> Minimisation {
     let contract_tokens = selection.map_or_else(
         || context::count_tokens(doc.text().expose_to_provider()) as u64,
@@ -113,7 +130,7 @@ fn minimisation(doc: &ReviewDocument, selection: Option<&Selection>) -> Minimisa
     );
     let (passages, tokens_sent) = selection.map_or((0, 0), |s| {
         (
-            u32::try_from(s.chunks.len()).unwrap_or(u32::MAX),
+            u32::try_from(s.passages.len()).unwrap_or(u32::MAX),
             s.tokens_sent,
         )
     });

@@ -227,7 +227,7 @@ pub struct KeyDates {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Minimisation {
-    /// Passages (chunks) sent.
+    /// Passages (runs of sentences) sent.
     pub passages: u32,
     /// Tokens of contract text sent (0 for `offline`, which sends nothing).
     pub tokens_sent: u64,

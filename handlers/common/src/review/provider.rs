@@ -13,9 +13,9 @@ use crate::domain::ContractId;
 use crate::ports::Extracted;
 use crate::text::chunk::{ChunkParams, ChunkSpan, chunk};
 
-/// How the review cuts a contract into passages: as the search index does. (Finer passages of 300
-/// to 600 characters were measured on CUAD dev: the same coverage, 79.5 % of labelled spans, for a
-/// higher mean token ratio, 0.356 against 0.339, so the index's chunks are kept.)
+/// How the review cuts a contract into chunks: as the search index does, so that a vector search's
+/// hits and the context selection's first stage see the same pieces (what is sent is finer:
+/// sentences, see [`super::context`]).
 pub const PASSAGES: ChunkParams = ChunkParams {
     min: 1_000,
     max: 1_500,
@@ -76,14 +76,14 @@ impl ReviewDocument {
         &self.text
     }
 
-    /// The review passages, in document order (`chunks()[i].ordinal == i`): what context selection
-    /// ranks and a remote provider is sent.
+    /// The review chunks, in document order (`chunks()[i].ordinal == i`): what context selection
+    /// ranks first (the sentences it sends lie in them).
     #[must_use]
     pub fn chunks(&self) -> &[ChunkSpan] {
         &self.chunks
     }
 
-    /// The text of passage `ordinal`.
+    /// The text of chunk `ordinal`.
     #[must_use]
     pub fn passage(&self, ordinal: u32) -> Option<&str> {
         let c = self.chunks.get(ordinal as usize)?;
@@ -97,7 +97,7 @@ impl ReviewDocument {
         u32::try_from(idx.max(1)).unwrap_or(u32::MAX)
     }
 
-    /// The passage holding character `offset` (the first, where passages overlap).
+    /// The review chunk holding character `offset` (the first, where chunks overlap).
     #[must_use]
     pub fn chunk_of(&self, offset: u64) -> u32 {
         Self::holding(&self.chunks, offset)

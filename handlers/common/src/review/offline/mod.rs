@@ -28,7 +28,7 @@ use super::provider::{
 mod front;
 mod risk;
 mod rules;
-mod segment;
+pub(crate) mod segment;
 
 /// The text, its ASCII-lower-cased copy (same byte offsets) and its units.
 pub(crate) struct Doc<'a> {
