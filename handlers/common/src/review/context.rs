@@ -1534,6 +1534,42 @@ mod tests {
     }
 
     #[test]
+    fn passages_keep_characters_and_bytes_in_step_in_any_script() {
+        let mut text = String::from("CONTRAT DE LICENCE — «Société Générale» 株式会社\n\n");
+        for n in 1..=40 {
+            text.push_str(&format!(
+                "{n}. Clause {n}\nLe Concédant livre à Ça Va Café S.à r.l. les œuvres décrites, \
+                 conformément à l'annexe {n}. "
+            ));
+            if n == 23 {
+                text.push_str(
+                    "This Agreement shall be governed by the laws of the Grand Duchy of \
+                     Luxembourg (Großherzogtum). ",
+                );
+            }
+            text.push_str("\n\n");
+        }
+        let d = doc(&text);
+        let all: Vec<&'static Category> = CATEGORIES.iter().collect();
+        let s = select(&d, &all, &Evidence::default(), &SelectOptions::default());
+        assert!(!s.passages.is_empty());
+        let law = char_at(&text, "This Agreement shall be governed");
+        assert!(
+            s.ranges().iter().any(|&(a, b)| a <= law && law < b),
+            "{:?}",
+            s.passages
+        );
+        for p in &s.passages {
+            let chars: String = text
+                .chars()
+                .skip(p.start as usize)
+                .take((p.end - p.start) as usize)
+                .collect();
+            assert_eq!(chars, text[p.start_byte..p.end_byte]);
+        }
+    }
+
+    #[test]
     fn tokens_are_counted_with_o200k() {
         assert_eq!(count_tokens(""), 0);
         assert_eq!(count_tokens("hello world"), 2);
