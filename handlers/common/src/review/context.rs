@@ -1392,6 +1392,18 @@ mod tests {
         text
     }
 
+    /// Each passage's characters are its bytes.
+    fn assert_in_step(text: &str, s: &Selection) {
+        for p in &s.passages {
+            let chars: String = text
+                .chars()
+                .skip(p.start as usize)
+                .take((p.end - p.start) as usize)
+                .collect();
+            assert_eq!(chars, text[p.start_byte..p.end_byte], "{p:?}");
+        }
+    }
+
     fn char_at(text: &str, needle: &str) -> u64 {
         text[..text.find(needle).unwrap()].chars().count() as u64
     }
@@ -1441,18 +1453,7 @@ mod tests {
                 .map(|p| (p.start, p.end))
                 .collect::<Vec<_>>()
         );
-        for p in &s.passages {
-            let chars: String = text
-                .chars()
-                .skip(p.start as usize)
-                .take((p.end - p.start) as usize)
-                .collect();
-            assert_eq!(
-                chars,
-                text[p.start_byte..p.end_byte],
-                "bytes and characters agree"
-            );
-        }
+        assert_in_step(text, &s);
         assert_eq!(s.groups.len(), 1);
         assert_eq!(s.groups[0].group, Group::Terms);
         assert_eq!(s.groups[0].passages, vec![0, 1]);
@@ -1559,14 +1560,7 @@ mod tests {
             "{:?}",
             s.passages
         );
-        for p in &s.passages {
-            let chars: String = text
-                .chars()
-                .skip(p.start as usize)
-                .take((p.end - p.start) as usize)
-                .collect();
-            assert_eq!(chars, text[p.start_byte..p.end_byte]);
-        }
+        assert_in_step(&text, &s);
     }
 
     #[test]
