@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use clment_common::TenantScope;
 use clment_common::access::Role;
 use clment_common::domain::{ContractId, Region};
+use clment_common::ports::JobQueue as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{Body, TestApp, assert_problem, spawn_app, spawn_indexing};
@@ -448,4 +449,70 @@ async fn reviews_are_deleted_alone_or_with_their_contract_and_stay_in_their_org(
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn an_idempotent_review_request_asks_once() {
+    let app = spawn_app().await;
+    let token = owner(&app, "acme");
+    let contract = app.upload_text("acme", "An agreement.").await;
+    let jobs_before = app.queue().count().await.unwrap();
+    let path = format!("/api/orgs/acme/contracts/{contract}/reviews");
+    let send = |key: &'static str, body: Value| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_string())
+            .send()
+    };
+    let asked = json!({"categories": ["governing-law", "parties"]});
+    let first = send("review-7", asked.clone()).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let first: Value = first.json().await.unwrap();
+    // A retry (categories in another order are the same request) gets the first review back.
+    let retry = send(
+        "review-7",
+        json!({"categories": ["parties", "governing-law"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retry.status(), 202);
+    assert_eq!(retry.headers()["location"].to_str().unwrap(), location);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["id"], first["id"]);
+    let page: Value = app.get_as(&path, &token).await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    // The same key for another request is a conflict and asks nothing.
+    assert_problem(
+        send("review-7", json!({"categories": ["insurance"]}))
+            .await
+            .unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+    assert_eq!(app.queue().count().await.unwrap(), jobs_before + 1);
+    let asks = crate::helpers::audit_events(&app, "acme")
+        .await
+        .iter()
+        .filter(|e| e.event.action.starts_with("review."))
+        .count();
+    assert_eq!(asks, 1);
+    // A malformed key is refused; after a delete the key asks again.
+    assert_problem(
+        send("", asked.clone()).await.unwrap(),
+        400,
+        "invalid_header",
+    )
+    .await;
+    let id = first["id"].as_str().unwrap();
+    let resp = app
+        .send("DELETE", &format!("{path}/{id}"), &token, Body::None)
+        .await;
+    assert_eq!(resp.status(), 204);
+    let again: Value = send("review-7", asked).await.unwrap().json().await.unwrap();
+    assert_ne!(again["id"], first["id"]);
 }

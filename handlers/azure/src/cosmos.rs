@@ -104,7 +104,7 @@ fn updated_before_bound(t: OffsetDateTime) -> String {
 
 /// The idempotency document's id for a key. Hashed: keys are client-chosen and may hold characters Cosmos
 /// ids refuse (`/`, `\`, `?`, `#`), and the hash is fixed-length.
-fn idem_id(key: &str) -> String {
+pub(crate) fn idem_id(key: &str) -> String {
     format!("idem:{:x}", Sha256::digest(key.as_bytes()))
 }
 
@@ -222,59 +222,57 @@ impl CosmosContracts {
             Err(e) => Err(unavailable("read idempotency key", &e)),
         }
     }
-
-    /// Runs a batch: `Ok(None)` when every operation succeeded, `Ok(Some(failure))` when it was rolled
-    /// back because an operation failed with a service status (the failing operation's index when the
-    /// service said which).
-    async fn run_batch(
-        &self,
-        batch: TransactionalBatch,
-    ) -> Result<Option<BatchFailure>, PortError> {
-        let c = self.container().await?;
-        let resp = match c.execute_transactional_batch(batch, None).await {
-            Ok(resp) => resp,
-            Err(e) => {
-                let s = e.status();
-                return if s.is_conflict() || s.is_precondition_failed() || s.is_not_found() {
-                    Ok(Some(BatchFailure {
-                        index: None,
-                        status: u16::from(s.status_code()),
-                    }))
-                } else {
-                    Err(unavailable("batch", &e))
-                };
-            }
-        };
-        if u16::from(resp.status().status_code()) != 207 && resp.status().is_success() {
-            return Ok(None);
-        }
-        let results: TransactionalBatchResponse = resp
-            .into_model()
-            .map_err(|e| unavailable("decode batch response", &e))?;
-        // The failing operation is the one that is neither a success nor 424 (failed dependency).
-        Ok(results
-            .results()
-            .iter()
-            .enumerate()
-            .find(|(_, r)| !r.is_success() && r.status_code() != 424)
-            .map(|(index, r)| BatchFailure {
-                index: Some(index),
-                status: r.status_code(),
-            })
-            .or(Some(BatchFailure {
-                index: None,
-                status: 500,
-            })))
-    }
 }
 
 /// Why a transactional batch was rolled back.
 #[derive(Clone, Copy, Debug)]
-struct BatchFailure {
+pub(crate) struct BatchFailure {
     /// The failing operation, when the response said.
-    index: Option<usize>,
+    pub(crate) index: Option<usize>,
     /// Its HTTP status.
-    status: u16,
+    pub(crate) status: u16,
+}
+
+/// Runs a transactional batch: `None` when it committed, else which operation failed and how
+/// (conflict, precondition, not found); other failures are `Unavailable`.
+pub(crate) async fn run_batch(
+    c: &ContainerClient,
+    batch: TransactionalBatch,
+) -> Result<Option<BatchFailure>, PortError> {
+    let resp = match c.execute_transactional_batch(batch, None).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let s = e.status();
+            return if s.is_conflict() || s.is_precondition_failed() || s.is_not_found() {
+                Ok(Some(BatchFailure {
+                    index: None,
+                    status: u16::from(s.status_code()),
+                }))
+            } else {
+                Err(unavailable("batch", &e))
+            };
+        }
+    };
+    if u16::from(resp.status().status_code()) != 207 && resp.status().is_success() {
+        return Ok(None);
+    }
+    let results: TransactionalBatchResponse = resp
+        .into_model()
+        .map_err(|e| unavailable("decode batch response", &e))?;
+    // The failing operation is the one that is neither a success nor 424 (failed dependency).
+    Ok(results
+        .results()
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !r.is_success() && r.status_code() != 424)
+        .map(|(index, r)| BatchFailure {
+            index: Some(index),
+            status: r.status_code(),
+        })
+        .or(Some(BatchFailure {
+            index: None,
+            status: 500,
+        })))
 }
 
 fn unavailable(what: &str, e: &CosmosError) -> PortError {
@@ -340,7 +338,7 @@ impl ContractStore for CosmosContracts {
                 .create_item(&idem)
                 .and_then(|b| b.create_item(&doc))
                 .map_err(|e| unavailable("build batch", &e))?;
-            let Some(failure) = self.run_batch(batch).await? else {
+            let Some(failure) = run_batch(self.container().await?, batch).await? else {
                 return Ok(Created::New(record));
             };
             if failure.status != 409 {
@@ -532,7 +530,7 @@ impl ContractStore for CosmosContracts {
                             doc.id,
                             idem_etag.map(|p| BatchDeleteOptions::default().with_precondition(p)),
                         );
-                    self.run_batch(batch).await?
+                    run_batch(self.container().await?, batch).await?
                 }
             };
             match outcome {

@@ -10,6 +10,12 @@
 //! the contract: the container is as protected as the contract metadata (Cosmos DB's encryption at
 //! rest, the data-plane role of the app's identity only), and nothing here logs a document.
 //!
+//! A review asked for with an idempotency key has a marker document beside it, written in the same
+//! transactional batch: `{"id": "idem:<sha256 hex of the key>", "orgId", "kind": "reviewIdempotency",
+//! "forContract", "forReview"}` (no `contractId` or `status`, so listing and usage never see it). A
+//! second create with the key finds the marker and returns its review; deleting the review (or purging
+//! the contract) removes the marker, and a marker whose review is gone is freed on the next create.
+//!
 //! Replaces are optimistic twice over: the stored `updatedAt` must be the one the caller read, and
 //! the write carries the document's etag (`If-Match`), so a concurrent change in between fails with
 //! 412 and becomes [`PortError::Conflict`].
@@ -24,16 +30,16 @@ use async_trait::async_trait;
 use azure_data_cosmos::clients::ContainerClient;
 use azure_data_cosmos::models::ContainerProperties;
 use azure_data_cosmos::options::{ItemWriteOptions, Precondition};
-use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query};
+use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query, TransactionalBatch};
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, ReviewId};
-use clment_common::ports::{HealthCheck, PortError, ReviewStore, ReviewUsage};
+use clment_common::ports::{HealthCheck, PortError, ReviewCreated, ReviewStore, ReviewUsage};
 use clment_common::review::{ReviewRecord, ReviewStatus, TokenUsage};
 use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::cosmos::DEFAULT_DATABASE;
+use crate::cosmos::{DEFAULT_DATABASE, idem_id, run_batch};
 use crate::tenants::LazyContainer;
 
 /// The reviews container, unless configured otherwise.
@@ -62,6 +68,24 @@ struct ReviewDoc<'a> {
     contract_id: String,
 }
 
+/// The marker kind of an idempotency key.
+const KIND_IDEMPOTENCY: &str = "reviewIdempotency";
+/// How often a create that met a stale marker is retried.
+const ATTEMPTS: usize = 3;
+
+/// An idempotency key's marker: the key's hash names it, and it points at the review made with it.
+#[derive(Serialize, Deserialize)]
+struct IdemDoc {
+    id: String,
+    #[serde(rename = "orgId")]
+    org_id: String,
+    kind: String,
+    #[serde(rename = "forContract")]
+    for_contract: String,
+    #[serde(rename = "forReview")]
+    for_review: ReviewId,
+}
+
 /// A row of the purge query.
 #[derive(Deserialize)]
 struct IdRow {
@@ -71,7 +95,9 @@ struct IdRow {
 /// A row of the usage query: the status and, for completed reviews, the token counts.
 #[derive(Deserialize)]
 struct UsageRow {
-    status: ReviewStatus,
+    /// Absent on idempotency markers, which are skipped.
+    #[serde(default)]
+    status: Option<ReviewStatus>,
     #[serde(default)]
     usage: Option<TokenUsage>,
 }
@@ -129,6 +155,34 @@ impl CosmosReviews {
         self.inner.get().await
     }
 
+    /// Removes the marker `marker_id` if it still names `review`.
+    async fn free_marker(
+        &self,
+        org: &str,
+        marker_id: &str,
+        review: ReviewId,
+    ) -> Result<(), PortError> {
+        let c = self.container().await?;
+        let resp = match c.read_item(org.to_owned(), marker_id, None).await {
+            Ok(resp) => resp,
+            Err(e) if e.status().is_not_found() => return Ok(()),
+            Err(e) => return Err(unavailable("read idempotency marker", &e)),
+        };
+        let etag = resp.headers().etag().cloned().map(Precondition::if_match);
+        let marker: IdemDoc = resp
+            .into_model()
+            .map_err(|e| unavailable("decode idempotency marker", &e))?;
+        if marker.for_review != review {
+            return Ok(());
+        }
+        let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+        match c.delete_item(org.to_owned(), marker_id, options).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().is_not_found() || e.status().is_precondition_failed() => Ok(()),
+            Err(e) => Err(unavailable("free idempotency marker", &e)),
+        }
+    }
+
     /// Reads a review of the scope's org and its etag; `None` when absent.
     async fn read(
         &self,
@@ -167,7 +221,11 @@ impl CosmosReviews {
 
 #[async_trait]
 impl ReviewStore for CosmosReviews {
-    async fn create(&self, scope: &TenantScope, record: &ReviewRecord) -> Result<(), PortError> {
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        record: &ReviewRecord,
+    ) -> Result<ReviewCreated, PortError> {
         if &record.org != scope.org() {
             return Err(PortError::Conflict("review belongs to another org".into()));
         }
@@ -178,16 +236,70 @@ impl ReviewStore for CosmosReviews {
             contract_id: record.contract.to_string(),
         };
         let c = self.container().await?;
-        match c
-            .create_item(org.to_owned(), &record.id.to_string(), &doc, None)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.status().is_conflict() => {
-                Err(PortError::Conflict("review id exists".into()))
+        let Some(key) = record.idempotency_key.as_deref() else {
+            return match c
+                .create_item(org.to_owned(), &record.id.to_string(), &doc, None)
+                .await
+            {
+                Ok(_) => Ok(ReviewCreated::New),
+                Err(e) if e.status().is_conflict() => {
+                    Err(PortError::Conflict("review id exists".into()))
+                }
+                Err(e) => Err(unavailable("create review", &e)),
+            };
+        };
+        let marker = IdemDoc {
+            id: idem_id(key),
+            org_id: org.to_owned(),
+            kind: KIND_IDEMPOTENCY.to_owned(),
+            for_contract: record.contract.to_string(),
+            for_review: record.id,
+        };
+        for _ in 0..ATTEMPTS {
+            let batch = TransactionalBatch::new(org.to_owned())
+                .create_item(&marker)
+                .and_then(|b| b.create_item(&doc))
+                .map_err(|e| unavailable("build batch", &e))?;
+            let Some(failure) = run_batch(c, batch).await? else {
+                return Ok(ReviewCreated::New);
+            };
+            if failure.status != 409 {
+                return Err(PortError::Unavailable(format!(
+                    "cosmos create review: batch failed with {}",
+                    failure.status
+                )));
             }
-            Err(e) => Err(unavailable("create review", &e)),
+            match c.read_item(org.to_owned(), &marker.id, None).await {
+                Ok(resp) => {
+                    let etag = resp.headers().etag().cloned().map(Precondition::if_match);
+                    let earlier: IdemDoc = resp
+                        .into_model()
+                        .map_err(|e| unavailable("decode idempotency marker", &e))?;
+                    if let Some((first, _)) = self.read(scope, earlier.for_review).await? {
+                        return Ok(ReviewCreated::Existing(Box::new(first)));
+                    }
+                    // A marker left by a review that is gone: free it and try again.
+                    let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+                    match c.delete_item(org.to_owned(), &marker.id, options).await {
+                        Ok(_) => {}
+                        Err(e)
+                            if e.status().is_not_found() || e.status().is_precondition_failed() => {
+                        }
+                        Err(e) => return Err(unavailable("free idempotency marker", &e)),
+                    }
+                }
+                // No marker: the conflict was the review id (unless the marker went in between).
+                Err(e) if e.status().is_not_found() => {
+                    if failure.index == Some(1) || self.read(scope, record.id).await?.is_some() {
+                        return Err(PortError::Conflict("review id exists".into()));
+                    }
+                }
+                Err(e) => return Err(unavailable("read idempotency marker", &e)),
+            }
         }
+        Err(PortError::Conflict(
+            "idempotency key changed concurrently".into(),
+        ))
     }
 
     async fn get(
@@ -289,18 +401,20 @@ impl ReviewStore for CosmosReviews {
         contract: ContractId,
         id: ReviewId,
     ) -> Result<bool, PortError> {
-        if self.read_of(scope, contract, id).await?.is_none() {
+        let Some((record, _)) = self.read_of(scope, contract, id).await? else {
             return Ok(false);
-        }
+        };
+        let org = scope.org().as_str();
         let c = self.container().await?;
-        match c
-            .delete_item(scope.org().as_str().to_owned(), &id.to_string(), None)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.status().is_not_found() => Ok(false),
-            Err(e) => Err(unavailable("delete review", &e)),
+        let removed = match c.delete_item(org.to_owned(), &id.to_string(), None).await {
+            Ok(_) => true,
+            Err(e) if e.status().is_not_found() => false,
+            Err(e) => return Err(unavailable("delete review", &e)),
+        };
+        if let Some(key) = record.idempotency_key.as_deref() {
+            self.free_marker(org, &idem_id(key), id).await?;
         }
+        Ok(removed)
     }
 
     async fn usage(&self, scope: &TenantScope) -> Result<ReviewUsage, PortError> {
@@ -318,7 +432,9 @@ impl ReviewStore for CosmosReviews {
             .await
             .map_err(|e| unavailable("review usage", &e))?
         {
-            usage.add(row.status, row.usage.as_ref());
+            if let Some(status) = row.status {
+                usage.add(status, row.usage.as_ref());
+            }
         }
         Ok(usage)
     }
@@ -348,6 +464,24 @@ impl ReviewStore for CosmosReviews {
                 // Removed in between: not counted.
                 Err(e) if e.status().is_not_found() => {}
                 Err(e) => return Err(unavailable("purge reviews", &e)),
+            }
+        }
+        // Then the idempotency markers of the contract's reviews.
+        let query = Query::from("SELECT c.id FROM c WHERE c.forContract = @contract".to_owned())
+            .with_parameter("@contract", contract.to_string())
+            .map_err(|e| unavailable("build query", &e))?;
+        let markers: Vec<IdRow> = c
+            .query_items::<IdRow>(query, FeedScope::partition(org.to_owned()), None)
+            .await
+            .map_err(|e| unavailable("list idempotency markers", &e))?
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("list idempotency markers", &e))?;
+        for row in markers {
+            match c.delete_item(org.to_owned(), &row.id, None).await {
+                Ok(_) => {}
+                Err(e) if e.status().is_not_found() => {}
+                Err(e) => return Err(unavailable("purge idempotency markers", &e)),
             }
         }
         Ok(removed)

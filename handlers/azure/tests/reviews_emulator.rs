@@ -67,6 +67,7 @@ fn review(org: &str, contract: ContractId) -> ReviewRecord {
         completed_at: None,
         failure: None,
         result: None,
+        idempotency_key: None,
     }
 }
 

@@ -2,14 +2,15 @@
 //! so each record is stored as JSON sealed with AES-256-GCM under a subkey of the org's data key
 //! (info `clment/review/v1/seal-key`), bound by its AAD (`clment/review/v1/{org}/{contract}/{review}`)
 //! to its place. Keys are `(org, contract, review)`; review ids are UUID v7, so key order is creation
-//! order.
+//! order. An idempotency key is kept as `(org, SHA-256 of the key)` -> `(contract, review)`, written
+//! in the review's transaction and removed with it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId, ReviewId};
-use clment_common::ports::{PortError, ReviewStore, ReviewUsage};
+use clment_common::ports::{PortError, ReviewCreated, ReviewStore, ReviewUsage};
 use clment_common::review::ReviewRecord;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use time::OffsetDateTime;
@@ -21,7 +22,20 @@ use crate::store::{LocalStore, StoreError, err};
 pub(crate) const REVIEWS: TableDefinition<'_, (&str, u128, u128), &[u8]> =
     TableDefinition::new("reviews");
 
+/// `(org, hex SHA-256 of the idempotency key)` -> `(contract, review)`.
+pub(crate) const REVIEW_IDEMPOTENCY: TableDefinition<'_, (&str, &str), (u128, u128)> =
+    TableDefinition::new("review_idempotency");
+
 const SEAL_KEY_INFO: &[u8] = b"clment/review/v1/seal-key";
+
+/// The stored form of an idempotency key: its hash (keys are client-chosen).
+fn key_hash(key: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The local review store (see the module docs).
 pub struct LocalReviews {
@@ -71,6 +85,8 @@ fn open(
 
 enum Written {
     Done,
+    /// Nothing written: an earlier review has the idempotency key.
+    Existing(Box<ReviewRecord>),
     Conflict(&'static str),
     NotFound,
 }
@@ -94,7 +110,7 @@ impl LocalReviews {
         &self,
         scope: &TenantScope,
         f: impl FnOnce(&WriteTransaction, &ValueSealer) -> Result<Written, StoreError> + Send + 'static,
-    ) -> Result<(), PortError> {
+    ) -> Result<ReviewCreated, PortError> {
         self.store.touch_tenant(scope.org().as_str());
         let sealer = self.sealer(scope.org()).await?;
         let outcome = self
@@ -110,7 +126,8 @@ impl LocalReviews {
             .await
             .map_err(unavailable)?;
         match outcome {
-            Written::Done => Ok(()),
+            Written::Done => Ok(ReviewCreated::New),
+            Written::Existing(first) => Ok(ReviewCreated::Existing(first)),
             Written::Conflict(why) => Err(PortError::Conflict(why.into())),
             Written::NotFound => Err(PortError::NotFound),
         }
@@ -142,23 +159,43 @@ impl ReviewStore for LocalReviews {
             .map_err(unavailable)
     }
 
-    async fn create(&self, scope: &TenantScope, record: &ReviewRecord) -> Result<(), PortError> {
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        record: &ReviewRecord,
+    ) -> Result<ReviewCreated, PortError> {
         if &record.org != scope.org() {
             return Err(PortError::Conflict("review belongs to another org".into()));
         }
         let record = record.clone();
         self.write(scope, move |txn, sealer| {
             let mut t = txn.open_table(REVIEWS).map_err(err)?;
-            let key = (
-                record.org.as_str(),
-                record.contract.as_u128(),
-                record.id.as_u128(),
-            );
+            let mut idem = txn.open_table(REVIEW_IDEMPOTENCY).map_err(err)?;
+            let org = record.org.as_str();
+            let hash = record.idempotency_key.as_deref().map(key_hash);
+            if let Some(hash) = &hash {
+                let earlier = idem
+                    .get((org, hash.as_str()))
+                    .map_err(err)?
+                    .map(|v| v.value());
+                if let Some((contract, review)) = earlier {
+                    let key = (org, contract, review);
+                    if let Some(v) = t.get(key).map_err(err)? {
+                        return Ok(Written::Existing(Box::new(open(sealer, key, v.value())?)));
+                    }
+                    // A key left behind by a review that is gone: free again.
+                }
+            }
+            let key = (org, record.contract.as_u128(), record.id.as_u128());
             if t.get(key).map_err(err)?.is_some() {
                 return Ok(Written::Conflict("review id exists"));
             }
             t.insert(key, seal(sealer, &record)?.as_slice())
                 .map_err(err)?;
+            if let Some(hash) = &hash {
+                idem.insert((org, hash.as_str()), (key.1, key.2))
+                    .map_err(err)?;
+            }
             Ok(Written::Done)
         })
         .await
@@ -251,6 +288,7 @@ impl ReviewStore for LocalReviews {
             Ok(Written::Done)
         })
         .await
+        .map(|_| ())
     }
 
     async fn delete(
@@ -262,13 +300,20 @@ impl ReviewStore for LocalReviews {
         let org = scope.org().clone();
         let removed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = removed.clone();
-        self.write(scope, move |txn, _| {
+        self.write(scope, move |txn, sealer| {
             let mut t = txn.open_table(REVIEWS).map_err(err)?;
-            let gone = t
-                .remove((org.as_str(), contract.as_u128(), id.as_u128()))
+            let key = (org.as_str(), contract.as_u128(), id.as_u128());
+            let removed = t
+                .remove(key)
                 .map_err(err)?
-                .is_some();
-            flag.store(gone, std::sync::atomic::Ordering::Relaxed);
+                .map(|v| open(sealer, key, v.value()))
+                .transpose()?;
+            if let Some(k) = removed.as_ref().and_then(|r| r.idempotency_key.as_deref()) {
+                let mut idem = txn.open_table(REVIEW_IDEMPOTENCY).map_err(err)?;
+                idem.remove((org.as_str(), key_hash(k).as_str()))
+                    .map_err(err)?;
+            }
+            flag.store(removed.is_some(), std::sync::atomic::Ordering::Relaxed);
             Ok(Written::Done)
         })
         .await?;
@@ -293,6 +338,11 @@ impl ReviewStore for LocalReviews {
                 )
                 .map_err(err)?
                 .count();
+            // The org's idempotency keys that name this contract's reviews.
+            let mut idem = txn.open_table(REVIEW_IDEMPOTENCY).map_err(err)?;
+            idem.extract_from_if((org.as_str(), "")..(org.as_str(), "~"), |_, v| v.0 == c)
+                .map_err(err)?
+                .for_each(drop);
             n.store(removed as u64, std::sync::atomic::Ordering::Relaxed);
             Ok(Written::Done)
         })

@@ -178,6 +178,7 @@ async fn local_reviews_meet_the_review_store_contract_and_keep_excerpts_sealed()
             minimisation: clment_common::review::Minimisation::default(),
             usage: clment_common::review::TokenUsage::default(),
         }),
+        idempotency_key: None,
     };
     reviews.create(&scope, &record).await.unwrap();
     drop(reviews);

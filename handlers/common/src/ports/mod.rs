@@ -24,7 +24,7 @@ pub use extract::{Embedder, ExtractError, ExtractFailureCode, Extracted, Extract
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
 pub use orgs::{OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
-pub use reviews::ReviewStore;
+pub use reviews::{ReviewCreated, ReviewStore};
 pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
 pub use usage::{ContractUsage, ReviewUsage};
 

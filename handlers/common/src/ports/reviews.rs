@@ -10,11 +10,26 @@ use crate::TenantScope;
 use crate::domain::{ContractId, ReviewId};
 use crate::review::ReviewRecord;
 
+/// What [`ReviewStore::create`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReviewCreated {
+    /// The review was stored.
+    New,
+    /// An earlier review of the org has the record's idempotency key: nothing was stored, and this is
+    /// that review as it is now.
+    Existing(Box<ReviewRecord>),
+}
+
 /// Reviews, per org and contract.
 #[async_trait]
 pub trait ReviewStore: Send + Sync {
-    /// Stores a new review. [`PortError::Conflict`] when the id exists.
-    async fn create(&self, scope: &TenantScope, record: &ReviewRecord) -> Result<(), PortError>;
+    /// Stores a new review, unless its idempotency key already names a review of the org (then that
+    /// review comes back). [`PortError::Conflict`] when the id exists. Deleting a review frees its key.
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        record: &ReviewRecord,
+    ) -> Result<ReviewCreated, PortError>;
     /// One review of `contract`.
     async fn get(
         &self,

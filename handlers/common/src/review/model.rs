@@ -70,6 +70,9 @@ pub struct ReviewRecord {
     pub failure: Option<ReviewFailure>,
     /// Set when `completed`.
     pub result: Option<ReviewResult>,
+    /// The `Idempotency-Key` it was asked for with, if any (never shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// What a completed review found.

@@ -3,7 +3,7 @@
 //! the contract is the caller's org's and live, so another org's ids answer 404 like absent ones.
 
 use clment_common::domain::{ContractId, ReviewId};
-use clment_common::ports::{Actor, ContractStatus, Job};
+use clment_common::ports::{Actor, ContractStatus, Job, ReviewCreated};
 use clment_common::problem::ErrorCode;
 use clment_common::review::{ReviewFailure, ReviewRecord, ReviewResult, ReviewStatus};
 use http::{HeaderValue, StatusCode, header};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use warp::reply::Response;
 
-use super::contracts::{contract_id, live};
+use super::contracts::{contract_id, idempotency_key, live};
 use crate::http::body::{is_json, parse_json, read_limited};
 use crate::http::dispatch::Ctx;
 use crate::http::reply::{self, ApiError};
@@ -107,13 +107,14 @@ fn no_review() -> ApiError {
 #[utoipa::path(
     post, path = "/api/orgs/{orgId}/contracts/{contractId}/reviews", tag = "reviews",
     params(("orgId" = String, Path, description = "The caller's organisation id"), ("contractId" = String, Path, description = "The contract id")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first review instead of asking again")),
     request_body(content = Option<ReviewRequest>, description = "Optional: the categories to review (default: all 41). An empty body reviews everything.", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued; `Location` names the review. A contract that is not indexed yet is reviewed once it is.", body = ReviewView),
         (status = 400, description = "Unknown or no categories", body = clment_common::problem::Problem, content_type = PROBLEM),
         (status = 404, description = "No such contract in this organisation", body = clment_common::problem::Problem, content_type = PROBLEM),
-        (status = 409, description = "The contract's text could not be extracted, so it cannot be reviewed", body = clment_common::problem::Problem, content_type = PROBLEM),
+        (status = 409, description = "The contract's text could not be extracted, so it cannot be reviewed; or the Idempotency-Key was used for a different request", body = clment_common::problem::Problem, content_type = PROBLEM),
         (status = 415, description = "A body that is not JSON", body = clment_common::problem::Problem, content_type = PROBLEM),
     )
 )]
@@ -122,6 +123,7 @@ fn no_review() -> ApiError {
 pub async fn create(ctx: Ctx<'_>) -> Result<Response, ApiError> {
     let contract = contract_id(&ctx)?;
     let headers = ctx.req.headers.clone();
+    let idempotency = idempotency_key(&headers)?;
     let bytes = read_limited(
         &headers,
         ctx.req.take_body(),
@@ -183,12 +185,24 @@ pub async fn create(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         completed_at: None,
         failure: None,
         result: None,
+        idempotency_key: idempotency,
     };
-    ctx.state
+    let created = ctx
+        .state
         .reviews
         .create(scope, &record)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    if let ReviewCreated::Existing(first) = created {
+        // A retry: the first review as it is now, nothing asked again.
+        if first.contract != record.contract || first.categories != record.categories {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This Idempotency-Key was already used for a different review request.",
+            ));
+        }
+        return Ok(accepted(&first));
+    }
     let details = serde_json::json!({ "categories": record.categories.len() });
     let done = async {
         ctx.audit(
@@ -214,11 +228,16 @@ pub async fn create(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::internal(&e));
     }
     ctx.state.work_ready.notify_one();
-    let mut resp = reply::json(StatusCode::ACCEPTED, &view(&record, false));
-    if let Ok(v) = HeaderValue::from_str(&location(&record)) {
+    Ok(accepted(&record))
+}
+
+/// 202 with the review (without its result) and its `Location`.
+fn accepted(record: &ReviewRecord) -> Response {
+    let mut resp = reply::json(StatusCode::ACCEPTED, &view(record, false));
+    if let Ok(v) = HeaderValue::from_str(&location(record)) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(resp)
+    resp
 }
 
 /// The contract's reviews, newest first.

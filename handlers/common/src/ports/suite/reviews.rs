@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::TenantScope;
 use crate::domain::{ContractId, OrgId, Region, ReviewId};
-use crate::ports::{Actor, PortError, ReviewStore};
+use crate::ports::{Actor, PortError, ReviewCreated, ReviewStore};
 use crate::review::{
     Excerpt, Finding, KeyDates, Minimisation, ReviewRecord, ReviewResult, ReviewStatus, TokenUsage,
 };
@@ -26,6 +26,7 @@ fn review(org: &str, contract: ContractId) -> ReviewRecord {
         completed_at: None,
         failure: None,
         result: None,
+        idempotency_key: None,
     }
 }
 
@@ -187,6 +188,75 @@ pub async fn review_store(s: &dyn ReviewStore) {
     );
     assert_eq!(
         s.delete_for_contract(&acme, other_contract)
+            .await
+            .expect("cleanup"),
+        1
+    );
+
+    // Idempotency: a second create with the key stores nothing and returns the first review.
+    let keyed_contract = ContractId::new();
+    let keyed = |org: &str| ReviewRecord {
+        idempotency_key: Some("suite-retry-1".into()),
+        ..review(org, keyed_contract)
+    };
+    let first = keyed("suite-acme");
+    assert_eq!(
+        s.create(&acme, &first).await.expect("create"),
+        ReviewCreated::New
+    );
+    let retry = keyed("suite-acme");
+    assert_eq!(
+        s.create(&acme, &retry).await.expect("retry"),
+        ReviewCreated::Existing(Box::new(first.clone()))
+    );
+    assert_eq!(
+        s.get(&acme, keyed_contract, retry.id).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        s.list(&acme, keyed_contract, 10, None)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    // Keys are per org.
+    let theirs = keyed("suite-globex");
+    assert_eq!(
+        s.create(&globex, &theirs).await.expect("create"),
+        ReviewCreated::New
+    );
+    // Deleting the review frees its key; so does purging the contract.
+    assert!(
+        s.delete(&acme, keyed_contract, first.id)
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        s.create(&acme, &retry).await.expect("create"),
+        ReviewCreated::New
+    );
+    assert_eq!(
+        s.delete_for_contract(&acme, keyed_contract)
+            .await
+            .expect("purge"),
+        1
+    );
+    let later = keyed("suite-acme");
+    assert_eq!(
+        s.create(&acme, &later).await.expect("create"),
+        ReviewCreated::New
+    );
+    // Usage counts reviews only, never the keys' bookkeeping.
+    assert_eq!(s.usage(&acme).await.expect("usage").count, 1);
+    assert_eq!(
+        s.delete_for_contract(&acme, keyed_contract)
+            .await
+            .expect("cleanup"),
+        1
+    );
+    assert_eq!(
+        s.delete_for_contract(&globex, keyed_contract)
             .await
             .expect("cleanup"),
         1
