@@ -224,6 +224,22 @@ impl CosmosContracts {
     }
 }
 
+/// Deletes item `id` if it still has `etag` (any version without one); gone or changed meanwhile is
+/// fine: someone else dealt with it.
+pub(crate) async fn delete_unchanged(
+    c: &ContainerClient,
+    org: &str,
+    id: &str,
+    etag: Option<Precondition>,
+) -> Result<(), PortError> {
+    let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
+    match c.delete_item(org.to_owned(), id, options).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.status().is_not_found() || e.status().is_precondition_failed() => Ok(()),
+        Err(e) => Err(unavailable("delete", &e)),
+    }
+}
+
 /// Why a transactional batch was rolled back.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BatchFailure {
@@ -351,16 +367,7 @@ impl ContractStore for CosmosContracts {
                         None => {
                             // A key left pointing at a missing contract (removed after its record changed
                             // key): free it and try again.
-                            let c = self.container().await?;
-                            let options =
-                                etag.map(|p| ItemWriteOptions::default().with_precondition(p));
-                            match c.delete_item(org.to_owned(), &idem.id, options).await {
-                                Ok(_) => {}
-                                Err(e)
-                                    if e.status().is_not_found()
-                                        || e.status().is_precondition_failed() => {}
-                                Err(e) => return Err(unavailable("free idempotency key", &e)),
-                            }
+                            delete_unchanged(self.container().await?, org, &idem.id, etag).await?;
                         }
                     }
                 }

@@ -39,7 +39,7 @@ use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::cosmos::{DEFAULT_DATABASE, idem_id, run_batch};
+use crate::cosmos::{DEFAULT_DATABASE, delete_unchanged, idem_id, run_batch};
 use crate::tenants::LazyContainer;
 
 /// The reviews container, unless configured otherwise.
@@ -175,12 +175,7 @@ impl CosmosReviews {
         if marker.for_review != review {
             return Ok(());
         }
-        let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
-        match c.delete_item(org.to_owned(), marker_id, options).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.status().is_not_found() || e.status().is_precondition_failed() => Ok(()),
-            Err(e) => Err(unavailable("free idempotency marker", &e)),
-        }
+        delete_unchanged(c, org, marker_id, etag).await
     }
 
     /// Reads a review of the scope's org and its etag; `None` when absent.
@@ -279,14 +274,7 @@ impl ReviewStore for CosmosReviews {
                         return Ok(ReviewCreated::Existing(Box::new(first)));
                     }
                     // A marker left by a review that is gone: free it and try again.
-                    let options = etag.map(|p| ItemWriteOptions::default().with_precondition(p));
-                    match c.delete_item(org.to_owned(), &marker.id, options).await {
-                        Ok(_) => {}
-                        Err(e)
-                            if e.status().is_not_found() || e.status().is_precondition_failed() => {
-                        }
-                        Err(e) => return Err(unavailable("free idempotency marker", &e)),
-                    }
+                    delete_unchanged(c, org, &marker.id, etag).await?;
                 }
                 // No marker: the conflict was the review id (unless the marker went in between).
                 Err(e) if e.status().is_not_found() => {
