@@ -31,10 +31,21 @@ const SEAL_KEY_INFO: &[u8] = b"clment/review/v1/seal-key";
 /// The stored form of an idempotency key: its hash (keys are client-chosen).
 fn key_hash(key: &str) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", sha2::Sha256::digest(key.as_bytes()))
+}
+
+/// What usage reads of a stored review: its status and token counts. The result's findings (verified
+/// excerpts: contract text) are skipped by the parser, never built.
+#[derive(serde::Deserialize)]
+struct UsageView {
+    status: clment_common::review::ReviewStatus,
+    #[serde(default)]
+    result: Option<UsageResult>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsageResult {
+    usage: clment_common::review::TokenUsage,
 }
 
 /// The local review store (see the module docs).
@@ -71,16 +82,23 @@ fn seal(s: &ValueSealer, r: &ReviewRecord) -> Result<Vec<u8>, StoreError> {
     .ok_or_else(|| StoreError("sealing a review failed".into()))
 }
 
+/// A stored review's plaintext JSON (zeroed when dropped).
+fn unseal(
+    s: &ValueSealer,
+    key: (&str, u128, u128),
+    sealed: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+    s.open(&aad(key.0, key.1, key.2), sealed)
+        .map(zeroize::Zeroizing::new)
+        .ok_or_else(|| StoreError("a stored review failed authentication".into()))
+}
+
 fn open(
     s: &ValueSealer,
     key: (&str, u128, u128),
     sealed: &[u8],
 ) -> Result<ReviewRecord, StoreError> {
-    let plain = zeroize::Zeroizing::new(
-        s.open(&aad(key.0, key.1, key.2), sealed)
-            .ok_or_else(|| StoreError("a stored review failed authentication".into()))?,
-    );
-    serde_json::from_slice(&plain).map_err(err)
+    serde_json::from_slice(&unseal(s, key, sealed)?).map_err(err)
 }
 
 enum Written {
@@ -150,7 +168,8 @@ impl ReviewStore for LocalReviews {
                     .map_err(err)?
                 {
                     let (k, v) = entry.map_err(err)?;
-                    let r = open(&sealer, k.value(), v.value())?;
+                    let plain = unseal(&sealer, k.value(), v.value())?;
+                    let r: UsageView = serde_json::from_slice(&plain).map_err(err)?;
                     usage.add(r.status, r.result.as_ref().map(|x| &x.usage));
                 }
                 Ok(usage)
