@@ -79,8 +79,9 @@ pub enum Command {
         /// The digests JSON (`{"digests": [...]}`), optional.
         #[arg(long)]
         digests: Option<std::path::PathBuf>,
-        /// Trusted digest public key (base64url); repeat for retired keys.
-        #[arg(long = "public-key")]
+        /// Trusted digest public key (base64url); repeat for retired keys. (A base64url key may
+        /// start with `-`.)
+        #[arg(long = "public-key", allow_hyphen_values = true)]
         public_keys: Vec<String>,
     },
     /// Operator commands on the local backend (run while the server is stopped: the store is single-process).
@@ -479,6 +480,34 @@ pub fn run() -> anyhow::Result<()> {
                 String::from_utf8_lossy(&crate::routes::openapi::render())
             );
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn a_public_key_that_starts_with_a_dash_is_a_value() {
+        let cli = Cli::try_parse_from([
+            "handler",
+            "verify-export",
+            "--events",
+            "a.ndjson",
+            "--public-key",
+            "-Xk9_a",
+            "--public-key",
+            "abc",
+        ])
+        .expect("parses");
+        match cli.command {
+            Some(Command::VerifyExport { public_keys, .. }) => {
+                assert_eq!(public_keys, ["-Xk9_a", "abc"]);
+            }
+            other => panic!("{other:?}"),
         }
     }
 }
