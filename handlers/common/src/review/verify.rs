@@ -23,11 +23,50 @@ pub struct Located {
     pub end: u64,
 }
 
-/// Finds quotes in one document. Builds its white-space-folded copy once, on first need.
+/// Finds quotes in one document. Builds its white-space-folded copy and its character index once,
+/// on first need.
 pub struct Verifier<'a> {
     text: &'a str,
     doc: &'a ReviewDocument,
     folded: Option<Folded>,
+    chars: Option<CharIndex>,
+}
+
+/// Converts between character and byte offsets of one text without walking it from the start: the
+/// byte offset of every [`CharIndex::STEP`]th character, so a conversion walks at most one step.
+struct CharIndex {
+    every: Vec<usize>,
+}
+
+impl CharIndex {
+    const STEP: usize = 256;
+
+    fn new(text: &str) -> Self {
+        Self {
+            every: text
+                .char_indices()
+                .step_by(Self::STEP)
+                .map(|(b, _)| b)
+                .collect(),
+        }
+    }
+
+    /// The byte where character `ch` starts; `None` at or past the end.
+    fn byte_of(&self, text: &str, ch: u64) -> Option<usize> {
+        let ch = usize::try_from(ch).ok()?;
+        let base = *self.every.get(ch / Self::STEP)?;
+        text[base..]
+            .char_indices()
+            .nth(ch % Self::STEP)
+            .map(|(b, _)| base + b)
+    }
+
+    /// The number of characters before byte `byte` (a character boundary).
+    fn char_of(&self, text: &str, byte: usize) -> u64 {
+        let k = self.every.partition_point(|&b| b <= byte).saturating_sub(1);
+        let base = self.every.get(k).copied().unwrap_or(0);
+        (k * Self::STEP + text[base..byte].chars().count()) as u64
+    }
 }
 
 /// The text with every run of white space replaced by one space, and for each byte of it the byte of
@@ -70,6 +109,7 @@ impl<'a> Verifier<'a> {
             text: doc.text().expose_to_provider(),
             doc,
             folded: None,
+            chars: None,
         }
     }
 
@@ -99,8 +139,10 @@ impl<'a> Verifier<'a> {
                 (start, end)
             }
         };
-        let start = self.text[..start_byte].chars().count() as u64;
-        let end = start + self.text[start_byte..end_byte].chars().count() as u64;
+        let text = self.text;
+        let index = self.chars.get_or_insert_with(|| CharIndex::new(text));
+        let start = index.char_of(text, start_byte);
+        let end = start + text[start_byte..end_byte].chars().count() as u64;
         Some(Located {
             start_byte,
             end_byte,
@@ -110,16 +152,22 @@ impl<'a> Verifier<'a> {
     }
 
     /// The byte the quote is said to be near: its start hint, else its chunk's start.
-    fn hint_byte(&self, quote: &RawQuote) -> Option<usize> {
+    fn hint_byte(&mut self, quote: &RawQuote) -> Option<usize> {
         if let Some(h) = quote.start_hint {
-            return self.text.char_indices().nth(h as usize).map(|(b, _)| b);
+            let text = self.text;
+            return self
+                .chars
+                .get_or_insert_with(|| CharIndex::new(text))
+                .byte_of(text, h);
         }
         let c = self.doc.chunks().get(quote.chunk? as usize)?;
         Some(c.start_byte)
     }
 }
 
-/// The occurrence of `needle` in `hay` whose start is nearest `near` (the first without a hint).
+/// The occurrence of `needle` in `hay` whose start is nearest `near` (the earlier of two as near;
+/// the first without a hint). Searches outwards from `near`, so a hint far into a long text costs
+/// no more than one near its start.
 fn best(hay: &str, needle: &str, near: Option<usize>) -> Option<usize> {
     if needle.is_empty() {
         return None;
@@ -127,16 +175,15 @@ fn best(hay: &str, needle: &str, near: Option<usize>) -> Option<usize> {
     let Some(near) = near else {
         return hay.find(needle);
     };
-    let mut best: Option<usize> = None;
-    for (i, _) in hay.match_indices(needle) {
-        if best.is_none_or(|b| i.abs_diff(near) < b.abs_diff(near)) {
-            best = Some(i);
-        }
-        if i > near {
-            break;
-        }
+    let near = hay.floor_char_boundary(near);
+    let after = hay[near..].find(needle).map(|i| near + i);
+    // Occurrences starting before `near` end before `near + needle.len()`.
+    let limit = hay.floor_char_boundary((near + needle.len()).saturating_sub(1));
+    let before = hay[..limit].rfind(needle);
+    match (before, after) {
+        (Some(b), Some(a)) => Some(if near - b <= a - near { b } else { a }),
+        (b, a) => b.or(a),
     }
-    best
 }
 
 #[cfg(test)]
@@ -196,6 +243,58 @@ mod tests {
         assert!(v.locate(&quote("due within sixty days")).is_none());
         assert!(v.locate(&quote(" a ")).is_none());
         assert!(v.locate(&quote(&"x".repeat(MAX_QUOTE_CHARS + 1))).is_none());
+    }
+
+    proptest::proptest! {
+        /// The index converts as walking the text from its start does, for any text and offset.
+        #[test]
+        fn the_char_index_agrees_with_walking_the_text(
+            text in "(\\PC|[ \n]){0,700}",
+            at in 0usize..800,
+        ) {
+            let index = CharIndex::new(&text);
+            let walked = text.char_indices().nth(at).map(|(b, _)| b);
+            proptest::prop_assert_eq!(index.byte_of(&text, at as u64), walked);
+            if let Some(b) = walked {
+                proptest::prop_assert_eq!(index.char_of(&text, b), at as u64);
+            }
+            proptest::prop_assert_eq!(
+                index.char_of(&text, text.len()),
+                text.chars().count() as u64
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_far_into_a_long_text_are_right() {
+        let head = "Ünïcödé é ".repeat(1_000);
+        let d = doc(&format!("{head}Notice. The term renews. Notice."));
+        let mut v = Verifier::new(&d);
+        let mut q = quote("Notice");
+        q.start_hint = Some(10_000 + 25);
+        let at = v.locate(&q).unwrap();
+        assert_eq!(at.start, 10_000 + 25);
+        assert_eq!(at.start_byte, head.len() + 25);
+        assert_eq!(at.end, at.start + 6);
+    }
+
+    proptest::proptest! {
+        /// Searching outwards from the hint finds the occurrence (overlapping ones included)
+        /// nearest it, the earlier of two as near.
+        #[test]
+        fn the_nearest_occurrence_is_the_one_a_full_scan_finds(
+            hay in "[ab é]{0,60}",
+            needle in "[ab é]{1,3}",
+            near in 0usize..70,
+        ) {
+            let near = hay.floor_char_boundary(near);
+            let scanned = hay
+                .char_indices()
+                .map(|(i, _)| i)
+                .filter(|&i| hay[i..].starts_with(needle.as_str()))
+                .min_by_key(|&i| (i.abs_diff(near), i));
+            proptest::prop_assert_eq!(best(&hay, &needle, Some(near)), scanned);
+        }
     }
 
     #[test]
