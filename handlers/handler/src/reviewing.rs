@@ -16,15 +16,12 @@ use std::time::Instant;
 
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId, ReviewId};
-use clment_common::ports::{
-    Actor, AuditEvent, ContractStatus, Outcome as AuditOutcome, PortError, SearchQuery,
-};
+use clment_common::ports::{Actor, AuditEvent, ContractStatus, Outcome as AuditOutcome, PortError};
 use clment_common::review::context::{Evidence, SelectOptions};
 use clment_common::review::{
     CATEGORIES, Category, ReviewDocument, ReviewFailure, ReviewRecord, ReviewResult, ReviewStatus,
 };
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
 use crate::indexing::Deferred;
 use crate::state::AppState;
@@ -39,10 +36,6 @@ pub enum Reviewed {
     /// Nothing to do (the review or its contract is gone, or it already ended).
     Skipped(&'static str),
 }
-
-/// Vector-search candidates per category (best first) taken into the context selection when an
-/// embedding deployment is configured.
-const VECTOR_CANDIDATES: usize = 6;
 
 /// Runs one review.
 ///
@@ -96,16 +89,14 @@ pub async fn run_review(
         .filter_map(|k| Category::find(k))
         .collect();
     let provider = state.reviewer.as_ref();
-    let evidence = if provider.remote() {
-        vector_evidence(state, &scope, contract, &categories).await
-    } else {
-        Evidence::default()
-    };
+    // The context is chosen by the words and the first pass only: a search of the index for the
+    // categories' descriptions (with an embedding deployment) made it worse at every weight
+    // measured (ADR 0016).
     let outcome = clment_common::review::run(
         &doc,
         &categories,
         provider,
-        evidence,
+        Evidence::default(),
         &SelectOptions::default(),
     )
     .await;
@@ -203,67 +194,6 @@ pub fn categories_for(names: Option<&[String]>) -> Result<Vec<String>, String> {
         .into_iter()
         .map(|i| CATEGORIES[i].key.to_owned())
         .collect())
-}
-
-/// The category descriptions' embeddings: computed once per process (they never change).
-static DESCRIPTION_VECTORS: OnceCell<Vec<Vec<f32>>> = OnceCell::const_new();
-
-fn description(c: &Category) -> String {
-    format!("{}: {}", c.name, c.description)
-}
-
-/// Chunks a hybrid search of the contract ranks for each category (only with an embedding
-/// deployment; failures just mean no extra evidence).
-async fn vector_evidence(
-    state: &AppState,
-    scope: &TenantScope,
-    contract: ContractId,
-    categories: &[&'static Category],
-) -> Evidence {
-    let Some(embedder) = state.embedder.clone() else {
-        return Evidence::default();
-    };
-    let vectors = DESCRIPTION_VECTORS
-        .get_or_try_init(|| async move {
-            let texts: Vec<String> = CATEGORIES.iter().map(description).collect();
-            embedder.embed(&texts).await
-        })
-        .await;
-    let vectors = match vectors {
-        Ok(v) if v.len() == CATEGORIES.len() => v,
-        Ok(_) | Err(_) => {
-            tracing::warn!("category embeddings unavailable; context selection uses words only");
-            return Evidence::default();
-        }
-    };
-    let mut ranked = Vec::new();
-    for &c in categories {
-        let query = SearchQuery {
-            text: description(c),
-            contract: Some(contract),
-            top: VECTOR_CANDIDATES,
-            skip: 0,
-            vector: Some(vectors[c.index()].clone()),
-        };
-        match state.index.search(scope, &query).await {
-            Ok(page) => {
-                let chunks: Vec<u32> = page
-                    .hits
-                    .iter()
-                    .filter_map(|h| h.chunk_id.rsplit('-').next()?.parse().ok())
-                    .collect();
-                ranked.push((c, chunks));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "vector evidence unavailable");
-                break;
-            }
-        }
-    }
-    Evidence {
-        ranked,
-        quoted: Vec::new(),
-    }
 }
 
 fn summary_details(r: &ReviewResult, started: Instant) -> serde_json::Value {

@@ -11,7 +11,7 @@
 //! becomes the probability that the chunk holds a clause of the category: a logistic function of
 //! the score per unit of query weight, the score relative to the document's best, the rank, and a
 //! per-category prior (fitted on CUAD dev, 60 contracts, checked by two-fold cross-validation).
-//! [`Evidence::ranked`] (the first pass's hits, a vector search) is fused in: a chunk at rank `r` of
+//! [`Evidence::ranked`] (the first pass's hits) is fused in: a chunk at rank `r` of
 //! an evidence list holds the category with a probability that starts at
 //! [`SelectOptions::evidence_precision`] and falls with the rank as the words' does; the two are
 //! combined as independent signals (noisy-or). Calibrated probabilities fuse better here than
@@ -22,7 +22,7 @@
 //! sentence is scored with BM25 against the same query (the sentence with its heading, over an index
 //! of the document's sentences), and gets its chunk's probability in proportion to its score against
 //! the chunk's best sentence: the best gets all of it, a sentence without the words none (a chunk
-//! whose sentences all lack the words, brought in by a vector search, shares it out by tokens).
+//! whose sentences all lack the words and were not quoted shares it out by tokens).
 //! Sentences another pass quoted for the category ([`Evidence::quoted`]) are raised by noisy-or
 //! with the evidence precision, and a sentence is worth at least a fifth of its heading.
 //!
@@ -86,8 +86,10 @@ impl Default for SelectOptions {
     }
 }
 
-/// Extra evidence for ranking: chunks another retriever ranked for a category (best first), such as
-/// the first pass's hits or a vector search, and the text another pass quoted for it.
+/// Extra evidence for ranking: chunks another pass ranked for a category (best first), such as the
+/// first pass's hits, and the text it quoted for the category. Evidence must be about as precise as
+/// [`SelectOptions::evidence_precision`] says: a search of the index for the categories'
+/// descriptions is not, and made the selection worse at every weight measured (ADR 0016).
 #[derive(Clone, Debug, Default)]
 pub struct Evidence {
     /// `(category, chunk ordinals best first)`.

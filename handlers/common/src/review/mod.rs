@@ -36,8 +36,8 @@ pub const MAX_SUMMARY_CHARS: usize = 1_200;
 /// Longest risk reason kept from a provider (characters).
 pub const MAX_REASON_CHARS: usize = 240;
 
-/// Reviews `doc` for `categories` with `provider`. `evidence` adds rankings from other retrievers
-/// (a vector search) to the context selection.
+/// Reviews `doc` for `categories` with `provider`. `evidence` adds other passes' findings to the
+/// first pass's in the context selection ([`Evidence`]).
 ///
 /// # Errors
 /// The provider's error, when it gave no answer.
