@@ -6,6 +6,8 @@
 //! Timed per contract (median and p95 over `--rounds` rounds, default 5), all 41 categories:
 //! - `first pass`: the offline rules (`review::offline::first_pass`);
 //! - `selection`: what a remote model would be sent (`review::select_context`, tokenizer included);
+//! - `verification`: finding the first pass's quotes in the text again, as a model's answer is
+//!   checked (`review::verify::Verifier`, one per contract, each quote with its position hint);
 //! - `offline review`: the whole `review::run` with the offline provider (rules, verification,
 //!   normalisation, key dates), which is what a local review costs besides reading the text.
 //!
@@ -18,6 +20,7 @@ use clment_common::domain::ContractId;
 use clment_common::ports::Extracted;
 use clment_common::review::context::{Evidence, SelectOptions};
 use clment_common::review::offline::{OfflineProvider, first_pass};
+use clment_common::review::verify::Verifier;
 use clment_common::review::{CATEGORIES, Category, ReviewDocument, run, select_context};
 use clment_common::text::analyze;
 
@@ -74,7 +77,8 @@ fn main() {
     let _ = first_pass(&d, &cats);
     clment_common::review::context::warm_up();
 
-    let (mut base, mut pass, mut select, mut review) = (vec![], vec![], vec![], vec![]);
+    let (mut base, mut pass, mut select, mut verify, mut review) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let mut chars = 0usize;
     for _ in 0..rounds {
         for t in &texts {
@@ -97,6 +101,13 @@ fn main() {
                 &SelectOptions::default(),
             ));
             select.push(started.elapsed());
+
+            let started = Instant::now();
+            let mut verifier = Verifier::new(&d);
+            for q in first.findings.iter().flat_map(|f| &f.quotes) {
+                std::hint::black_box(verifier.locate(q));
+            }
+            verify.push(started.elapsed());
 
             let started = Instant::now();
             let result = rt
@@ -129,6 +140,7 @@ fn main() {
     for (name, v) in [
         ("first pass", pass),
         ("selection", select),
+        ("verification", verify),
         ("offline review", review),
     ] {
         let (m50, m95) = stats(v);
