@@ -23,6 +23,7 @@ use clment_common::review::{
 };
 use time::OffsetDateTime;
 
+use crate::config::ReviewSettings;
 use crate::indexing::Deferred;
 use crate::state::AppState;
 
@@ -97,7 +98,7 @@ pub async fn run_review(
         &categories,
         provider,
         Evidence::default(),
-        &SelectOptions::default(),
+        &select_options(&state.settings.review),
     )
     .await;
     drop(doc);
@@ -194,6 +195,21 @@ pub fn categories_for(names: Option<&[String]>) -> Result<Vec<String>, String> {
         .into_iter()
         .map(|i| CATEGORIES[i].key.to_owned())
         .collect())
+}
+
+/// The context budget a review provider is given: the configured share of the contract for a
+/// remote one (`CLMENT_REVIEW_CONTEXT_PERCENT`), the default otherwise (an offline review sends
+/// nothing).
+fn select_options(review: &ReviewSettings) -> SelectOptions {
+    match review {
+        ReviewSettings::Foundry {
+            context_percent, ..
+        } => SelectOptions {
+            max_ratio: f64::from(*context_percent) / 100.0,
+            ..SelectOptions::default()
+        },
+        ReviewSettings::Offline => SelectOptions::default(),
+    }
 }
 
 fn summary_details(r: &ReviewResult, started: Instant) -> serde_json::Value {
@@ -315,3 +331,31 @@ async fn audit(
 
 /// Shared so tests can swap the provider.
 pub type Provider = Arc<dyn clment_common::review::ReviewProvider>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_review_gets_the_configured_share_of_the_contract() {
+        let foundry = |percent| ReviewSettings::Foundry {
+            endpoint: "https://x.openai.azure.com".into(),
+            deployment: "chat".into(),
+            api_version: "v1".into(),
+            api_key: None,
+            timeout: std::time::Duration::from_secs(60),
+            context_percent: percent,
+        };
+        assert!((select_options(&foundry(45)).max_ratio - 0.45).abs() < 1e-12);
+        assert!((select_options(&foundry(100)).max_ratio - 1.0).abs() < 1e-12);
+        assert_eq!(
+            select_options(&foundry(35)),
+            SelectOptions::default(),
+            "35 % is the default budget"
+        );
+        assert_eq!(
+            select_options(&ReviewSettings::Offline),
+            SelectOptions::default()
+        );
+    }
+}

@@ -158,6 +158,7 @@ pub fn review_provider(
             api_version,
             api_key,
             timeout,
+            context_percent: _,
         } => {
             use clment_azure::foundry::{FoundryAuth, FoundryConfig, FoundryProvider};
             let auth = match (api_key, credential) {
