@@ -224,6 +224,80 @@ impl CosmosContracts {
     }
 }
 
+/// How [`create_keyed`] ended.
+pub(crate) enum KeyedCreate<T> {
+    /// Written now.
+    New,
+    /// The idempotency key was taken: what its marker points at.
+    Existing(T),
+}
+
+/// Creates `doc` (item id, document: a `what`) in `org`'s partition. With an idempotency `marker`
+/// (item id, document) both go in one transactional batch, the marker first, so a retry of the
+/// same request finds the first document: `first` reads what an existing marker points at, and a
+/// marker whose document is gone (`None`) is freed and the batch tried again. When the marker is
+/// free the conflict was the document's id (`taken` checks, in case the marker went in between).
+pub(crate) async fn create_keyed<D, M, T, F, FF, G, GF>(
+    c: &ContainerClient,
+    org: &str,
+    what: &str,
+    (doc_id, doc): (&str, &D),
+    marker: Option<(&str, &M)>,
+    first: F,
+    taken: G,
+) -> Result<KeyedCreate<T>, PortError>
+where
+    D: Serialize,
+    M: Serialize + serde::de::DeserializeOwned,
+    F: Fn(M) -> FF,
+    FF: Future<Output = Result<Option<T>, PortError>>,
+    G: Fn() -> GF,
+    GF: Future<Output = Result<bool, PortError>>,
+{
+    let conflict = || PortError::Conflict(format!("{what} id exists"));
+    let Some((marker_id, marker)) = marker else {
+        return match c.create_item(org.to_owned(), doc_id, doc, None).await {
+            Ok(_) => Ok(KeyedCreate::New),
+            Err(e) if e.status().is_conflict() => Err(conflict()),
+            Err(e) => Err(unavailable(&format!("create {what}"), &e)),
+        };
+    };
+    for _ in 0..ATTEMPTS {
+        let batch = TransactionalBatch::new(org.to_owned())
+            .create_item(marker)
+            .and_then(|b| b.create_item(doc))
+            .map_err(|e| unavailable("build batch", &e))?;
+        let Some(failure) = run_batch(c, batch).await? else {
+            return Ok(KeyedCreate::New);
+        };
+        if failure.status != 409 {
+            return Err(batch_error(&format!("create {what}"), failure));
+        }
+        match c.read_item(org.to_owned(), marker_id, None).await {
+            Ok(resp) => {
+                let etag = resp.headers().etag().cloned().map(Precondition::if_match);
+                let earlier: M = resp
+                    .into_model()
+                    .map_err(|e| unavailable("decode idempotency marker", &e))?;
+                if let Some(found) = first(earlier).await? {
+                    return Ok(KeyedCreate::Existing(found));
+                }
+                // A marker left by a document that is gone: free it and try again.
+                delete_unchanged(c, org, marker_id, etag).await?;
+            }
+            Err(e) if e.status().is_not_found() => {
+                if failure.index == Some(1) || taken().await? {
+                    return Err(conflict());
+                }
+            }
+            Err(e) => return Err(unavailable("read idempotency marker", &e)),
+        }
+    }
+    Err(PortError::Conflict(
+        "idempotency key changed concurrently".into(),
+    ))
+}
+
 /// Deletes item `id` if it still has `etag` (any version without one); gone or changed meanwhile is
 /// fine: someone else dealt with it.
 pub(crate) async fn delete_unchanged(
@@ -291,7 +365,7 @@ pub(crate) async fn run_batch(
         })))
 }
 
-fn unavailable(what: &str, e: &CosmosError) -> PortError {
+pub(crate) fn unavailable(what: &str, e: &CosmosError) -> PortError {
     tracing::warn!(error = %e, "cosmos {what} failed");
     PortError::Unavailable(format!("cosmos {what}: {e}"))
 }
@@ -328,62 +402,31 @@ impl ContractStore for CosmosContracts {
             org_id: org,
             kind: KIND_CONTRACT,
         };
-        let Some(key) = record.idempotency_key.as_deref() else {
-            let c = self.container().await?;
-            return match c
-                .create_item(org.to_owned(), &record.id.to_string(), &doc, None)
-                .await
-            {
-                Ok(_) => Ok(Created::New(record)),
-                Err(e) if e.status().is_conflict() => {
-                    Err(PortError::Conflict("contract id exists".into()))
-                }
-                Err(e) => Err(unavailable("create contract", &e)),
-            };
-        };
-        let idem = IdemDoc {
+        let idem = record.idempotency_key.as_deref().map(|key| IdemDoc {
             id: idem_id(key),
             org_id: org.to_owned(),
             kind: KIND_IDEMPOTENCY.to_owned(),
             contract_id: record.id,
-        };
-        for _ in 0..ATTEMPTS {
-            // The key first: when both exist (a retry of the very same record) the key wins, as in the
-            // local adapter, and the first record comes back.
-            let batch = TransactionalBatch::new(org.to_owned())
-                .create_item(&idem)
-                .and_then(|b| b.create_item(&doc))
-                .map_err(|e| unavailable("build batch", &e))?;
-            let Some(failure) = run_batch(self.container().await?, batch).await? else {
-                return Ok(Created::New(record));
-            };
-            if failure.status != 409 {
-                return Err(batch_error("create contract", failure));
-            }
-            match self.read_idem(org, key).await? {
-                Some((existing, etag)) => {
-                    match self.read_contract(org, existing.contract_id).await? {
-                        Some((first, _)) => return Ok(Created::Existing(first)),
-                        None => {
-                            // A key left pointing at a missing contract (removed after its record changed
-                            // key): free it and try again.
-                            delete_unchanged(self.container().await?, org, &idem.id, etag).await?;
-                        }
-                    }
-                }
-                // The key is free: the conflict was the contract id, unless the key's contract was
-                // removed in between (then the batch is retried).
-                None if failure.index == Some(1)
-                    || self.read_contract(org, record.id).await?.is_some() =>
-                {
-                    return Err(PortError::Conflict("contract id exists".into()));
-                }
-                None => {}
-            }
-        }
-        Err(PortError::Conflict(
-            "idempotency key changed concurrently".into(),
-        ))
+        });
+        let created = create_keyed(
+            self.container().await?,
+            org,
+            "contract",
+            (&record.id.to_string(), &doc),
+            idem.as_ref().map(|m| (m.id.as_str(), m)),
+            |earlier: IdemDoc| async move {
+                Ok(self
+                    .read_contract(org, earlier.contract_id)
+                    .await?
+                    .map(|(first, _)| first))
+            },
+            || async { Ok(self.read_contract(org, record.id).await?.is_some()) },
+        )
+        .await?;
+        Ok(match created {
+            KeyedCreate::New => Created::New(record),
+            KeyedCreate::Existing(first) => Created::Existing(first),
+        })
     }
 
     async fn get(

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use azure_data_cosmos::clients::ContainerClient;
 use azure_data_cosmos::models::ContainerProperties;
 use azure_data_cosmos::options::{ItemWriteOptions, Precondition};
-use azure_data_cosmos::{CosmosClient, CosmosError, FeedScope, Query, TransactionalBatch};
+use azure_data_cosmos::{CosmosClient, FeedScope, Query};
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, ReviewId};
 use clment_common::ports::{HealthCheck, PortError, ReviewCreated, ReviewStore, ReviewUsage};
@@ -39,7 +39,9 @@ use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::cosmos::{DEFAULT_DATABASE, delete_unchanged, idem_id, run_batch};
+use crate::cosmos::{
+    DEFAULT_DATABASE, KeyedCreate, create_keyed, delete_unchanged, idem_id, unavailable,
+};
 use crate::tenants::LazyContainer;
 
 /// The reviews container, unless configured otherwise.
@@ -70,8 +72,6 @@ struct ReviewDoc<'a> {
 
 /// The marker kind of an idempotency key.
 const KIND_IDEMPOTENCY: &str = "reviewIdempotency";
-/// How often a create that met a stale marker is retried.
-const ATTEMPTS: usize = 3;
 
 /// An idempotency key's marker: the key's hash names it, and it points at the review made with it.
 #[derive(Serialize, Deserialize)]
@@ -113,11 +113,6 @@ impl std::fmt::Debug for CosmosReviews {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("CosmosReviews").field(&self.inner).finish()
     }
-}
-
-fn unavailable(what: &str, e: &CosmosError) -> PortError {
-    tracing::warn!(error = %e, "cosmos {what} failed");
-    PortError::Unavailable(format!("cosmos {what}: {e}"))
 }
 
 impl CosmosReviews {
@@ -230,64 +225,32 @@ impl ReviewStore for CosmosReviews {
             org_id: org,
             contract_id: record.contract.to_string(),
         };
-        let c = self.container().await?;
-        let Some(key) = record.idempotency_key.as_deref() else {
-            return match c
-                .create_item(org.to_owned(), &record.id.to_string(), &doc, None)
-                .await
-            {
-                Ok(_) => Ok(ReviewCreated::New),
-                Err(e) if e.status().is_conflict() => {
-                    Err(PortError::Conflict("review id exists".into()))
-                }
-                Err(e) => Err(unavailable("create review", &e)),
-            };
-        };
-        let marker = IdemDoc {
+        let marker = record.idempotency_key.as_deref().map(|key| IdemDoc {
             id: idem_id(key),
             org_id: org.to_owned(),
             kind: KIND_IDEMPOTENCY.to_owned(),
             for_contract: record.contract.to_string(),
             for_review: record.id,
-        };
-        for _ in 0..ATTEMPTS {
-            let batch = TransactionalBatch::new(org.to_owned())
-                .create_item(&marker)
-                .and_then(|b| b.create_item(&doc))
-                .map_err(|e| unavailable("build batch", &e))?;
-            let Some(failure) = run_batch(c, batch).await? else {
-                return Ok(ReviewCreated::New);
-            };
-            if failure.status != 409 {
-                return Err(PortError::Unavailable(format!(
-                    "cosmos create review: batch failed with {}",
-                    failure.status
-                )));
-            }
-            match c.read_item(org.to_owned(), &marker.id, None).await {
-                Ok(resp) => {
-                    let etag = resp.headers().etag().cloned().map(Precondition::if_match);
-                    let earlier: IdemDoc = resp
-                        .into_model()
-                        .map_err(|e| unavailable("decode idempotency marker", &e))?;
-                    if let Some((first, _)) = self.read(scope, earlier.for_review).await? {
-                        return Ok(ReviewCreated::Existing(Box::new(first)));
-                    }
-                    // A marker left by a review that is gone: free it and try again.
-                    delete_unchanged(c, org, &marker.id, etag).await?;
-                }
-                // No marker: the conflict was the review id (unless the marker went in between).
-                Err(e) if e.status().is_not_found() => {
-                    if failure.index == Some(1) || self.read(scope, record.id).await?.is_some() {
-                        return Err(PortError::Conflict("review id exists".into()));
-                    }
-                }
-                Err(e) => return Err(unavailable("read idempotency marker", &e)),
-            }
-        }
-        Err(PortError::Conflict(
-            "idempotency key changed concurrently".into(),
-        ))
+        });
+        let created = create_keyed(
+            self.container().await?,
+            org,
+            "review",
+            (&record.id.to_string(), &doc),
+            marker.as_ref().map(|m| (m.id.as_str(), m)),
+            |earlier: IdemDoc| async move {
+                Ok(self
+                    .read(scope, earlier.for_review)
+                    .await?
+                    .map(|(first, _)| first))
+            },
+            || async { Ok(self.read(scope, record.id).await?.is_some()) },
+        )
+        .await?;
+        Ok(match created {
+            KeyedCreate::New => ReviewCreated::New,
+            KeyedCreate::Existing(first) => ReviewCreated::Existing(Box::new(first)),
+        })
     }
 
     async fn get(
