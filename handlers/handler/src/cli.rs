@@ -100,6 +100,10 @@ pub enum Command {
         /// Only these categories (keys or names), comma-separated; default all 41.
         #[arg(long, value_delimiter = ',')]
         categories: Vec<String>,
+        /// The share of each contract's tokens a remote provider may be sent, in percent (as
+        /// CLMENT_REVIEW_CONTEXT_PERCENT): the minimisation figures are measured at it.
+        #[arg(long, default_value_t = 35, value_parser = clap::value_parser!(u8).range(5..=100))]
+        context_percent: u8,
     },
 }
 
@@ -167,11 +171,13 @@ fn eval_review(
     data: &std::path::Path,
     out: &std::path::Path,
     categories: &[String],
+    context_percent: u8,
 ) -> anyhow::Result<()> {
     use clment_common::review::eval::{EvalOptions, evaluate_dir};
     let settings = Settings::from_env()?;
     let provider = crate::startup::review_provider(&settings, None)?;
     let mut options = EvalOptions::default();
+    options.select.max_ratio = f64::from(context_percent) / 100.0;
     if !categories.is_empty() {
         let keys = crate::reviewing::categories_for(Some(categories))
             .map_err(|bad| anyhow::anyhow!("--categories: {bad:?} is not a category"))?;
@@ -473,7 +479,8 @@ pub fn run() -> anyhow::Result<()> {
             data,
             out,
             categories,
-        } => eval_review(&data, &out, &categories),
+            context_percent,
+        } => eval_review(&data, &out, &categories, context_percent),
         Command::Openapi => {
             println!(
                 "{}",
@@ -508,6 +515,25 @@ mod tests {
                 assert_eq!(public_keys, ["-Xk9_a", "abc"]);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_evaluation_budget_is_a_bounded_percent() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["handler", "eval-review", "--data", "dev"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Some(Command::EvalReview {
+                    context_percent, ..
+                }) => context_percent,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(parse(&[]).unwrap(), 35);
+        assert_eq!(parse(&["--context-percent", "45"]).unwrap(), 45);
+        for bad in ["4", "101", "45.5"] {
+            assert!(parse(&["--context-percent", bad]).is_err(), "{bad}");
         }
     }
 }

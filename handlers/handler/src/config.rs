@@ -229,7 +229,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "CLMENT_REVIEW_CONTEXT_PERCENT",
         "35",
-        "Largest share of a contract's tokens, in percent (5 to 100), that a `foundry` review sends the model. On CUAD dev the labelled clauses inside what is sent: 78 % at 25, 86 % at 35, 90 % at 45, 94 % at 60.",
+        "Largest share of a contract's tokens, in percent (5 to 100), that a `foundry` review sends the model. On CUAD dev the labelled clauses inside what is sent: 78 % at 25, 86 % at 35, 90 % at 45, 94 % at 60 (`handler eval-review --context-percent N`).",
     ),
     (
         "CLMENT_INDEX_INLINE_MAX_BYTES",
