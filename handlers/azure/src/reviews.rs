@@ -13,8 +13,9 @@
 //! A review asked for with an idempotency key has a marker document beside it, written in the same
 //! transactional batch: `{"id": "idem:<sha256 hex of the key>", "orgId", "kind": "reviewIdempotency",
 //! "forContract", "forReview"}` (no `contractId` or `status`, so listing and usage never see it). A
-//! second create with the key finds the marker and returns its review; deleting the review (or purging
-//! the contract) removes the marker, and a marker whose review is gone is freed on the next create.
+//! second create with the key finds the marker and returns its review; deleting the review (purging
+//! the contract, or a replace that drops the key) removes the marker, and a marker whose review is
+//! gone or no longer holds the key is freed on the next create.
 //!
 //! Replaces are optimistic twice over: the stored `updatedAt` must be the one the caller read, and
 //! the write carries the document's etag (`If-Match`), so a concurrent change in between fails with
@@ -239,10 +240,12 @@ impl ReviewStore for CosmosReviews {
             (&record.id.to_string(), &doc),
             marker.as_ref().map(|m| (m.id.as_str(), m)),
             |earlier: IdemDoc| async move {
+                // A review that has since dropped the key (see `replace`) no longer holds it.
                 Ok(self
                     .read(scope, earlier.for_review)
                     .await?
-                    .map(|(first, _)| first))
+                    .map(|(first, _)| first)
+                    .filter(|first| first.idempotency_key == record.idempotency_key))
             },
             || async { Ok(self.read(scope, record.id).await?.is_some()) },
         )
@@ -326,6 +329,15 @@ impl ReviewStore for CosmosReviews {
         if current.updated_at != expected_updated_at {
             return Err(PortError::Conflict("review changed concurrently".into()));
         }
+        let dropped = match (&current.idempotency_key, &record.idempotency_key) {
+            (Some(k), None) => Some(idem_id(k)),
+            (kept, next) if kept == next => None,
+            _ => {
+                return Err(PortError::Conflict(
+                    "a review's idempotency key cannot change".into(),
+                ));
+            }
+        };
         let doc = ReviewDoc {
             record,
             org_id: org,
@@ -337,13 +349,19 @@ impl ReviewStore for CosmosReviews {
             .replace_item(org.to_owned(), &record.id.to_string(), &doc, options)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(e) if e.status().is_precondition_failed() => {
-                Err(PortError::Conflict("review changed concurrently".into()))
+                return Err(PortError::Conflict("review changed concurrently".into()));
             }
-            Err(e) if e.status().is_not_found() => Err(PortError::NotFound),
-            Err(e) => Err(unavailable("replace review", &e)),
+            Err(e) if e.status().is_not_found() => return Err(PortError::NotFound),
+            Err(e) => return Err(unavailable("replace review", &e)),
         }
+        // The review no longer holds the key: free its marker. Should this fail, the next create
+        // with the key finds a review without it and frees the marker then.
+        if let Some(marker) = dropped {
+            self.free_marker(org, &marker, record.id).await?;
+        }
+        Ok(())
     }
 
     async fn delete(

@@ -962,3 +962,126 @@ async fn reviews_run_through_the_queue_trigger_on_azure() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+/// A review whose job cannot be queued (here a Storage queue that does not exist yet: Azurite
+/// answers every send 404 `QueueNotFound`, as Storage does for a deleted or unprovisioned queue)
+/// answers 503 and ends `failed` with `not_queued`, in its activity trail too, rather than staying
+/// `queued` for ever or vanishing after its `review.requested` event; its Idempotency-Key is free
+/// again, so once the queue is back the same key asks again, and a retry of that gets the new review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_that_cannot_be_queued_fails_and_can_be_asked_again_on_azure() {
+    use reqwest::Method;
+    let mut backend = backend().await;
+    let queue = Arc::new(
+        StorageQueueJobs::new(
+            &Azurite::shared_queue().service_url(),
+            None,
+            Some(Azurite::client_options()),
+            &format!("jobs-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .unwrap(),
+    );
+    backend.jobs = queue.clone();
+    let app = App::start_on(backend, |_| {}).await;
+    let owner = app.token("acme", Role::Owner);
+    let text = "SERVICES AGREEMENT\n\n7. Governing Law. This Agreement is governed by the laws of Ontario.\n";
+    let created: Value = app
+        .req(Method::POST, "/api/orgs/acme/contracts", &owner)
+        .header("content-type", "text/plain")
+        .body(text)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.index_through_trigger(&id, text.as_bytes()).await;
+    let reviews = format!("/api/orgs/acme/contracts/{id}/reviews");
+    let ask = || {
+        app.req(Method::POST, &reviews, &owner)
+            .header("idempotency-key", "ask-once")
+            .send()
+    };
+
+    let refused = ask().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "unavailable", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("could not be queued"),
+        "{problem}"
+    );
+    let unqueued = problem["reviewId"].as_str().unwrap().to_owned();
+    let failed: Value = app
+        .req(Method::GET, &format!("{reviews}/{unqueued}"), &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["failure"]["code"], "not_queued", "{failed}");
+    assert!(failed["completedAt"].is_string(), "{failed}");
+    let activity: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/orgs/acme/contracts/{id}/activity"),
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<(&str, &str, &str)> = activity["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resourceId"] == unqueued.as_str())
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+                e["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("review.failed", "failure", "not_queued"),
+            ("review.requested", "success", "")
+        ],
+        "{activity}"
+    );
+
+    // The queue is back: the same key asks again, and a retry of that is the new review.
+    queue.ensure_queue().await.unwrap();
+    let again = ask().await.unwrap();
+    assert_eq!(again.status(), 202);
+    let asked: Value = again.json().await.unwrap();
+    assert_eq!(asked["status"], "queued", "{asked}");
+    assert_ne!(asked["id"], unqueued.as_str());
+    let retried: Value = ask().await.unwrap().json().await.unwrap();
+    assert_eq!(retried["id"], asked["id"]);
+    let listed: Value = app
+        .req(Method::GET, &reviews, &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+}

@@ -113,6 +113,46 @@ async fn documents_have_the_documented_shape() {
     assert!(elsewhere.is_empty());
 }
 
+/// A replace that drops the idempotency key removes its marker document at once (the shared suite
+/// checks the key is free; this checks nothing is left behind for the next create to clean up).
+#[tokio::test]
+async fn dropping_the_key_removes_its_marker() {
+    let (store, client) = store().await;
+    let acme = scope("acme");
+    let r = ReviewRecord {
+        idempotency_key: Some("marker-1".into()),
+        ..review("acme", ContractId::new())
+    };
+    store.create(&acme, &r).await.unwrap();
+    let markers = || async {
+        raw(&client)
+            .await
+            .query_items::<serde_json::Value>(
+                "SELECT c.id FROM c WHERE c.kind = 'reviewIdempotency'",
+                FeedScope::partition("acme".to_owned()),
+                None,
+            )
+            .await
+            .unwrap()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(markers().await, 1);
+    let dropped = ReviewRecord {
+        idempotency_key: None,
+        updated_at: r.updated_at + time::Duration::seconds(1),
+        ..r.clone()
+    };
+    store.replace(&acme, &dropped, r.updated_at).await.unwrap();
+    assert_eq!(markers().await, 0);
+    assert_eq!(
+        store.get(&acme, r.contract, r.id).await.unwrap(),
+        Some(dropped)
+    );
+}
+
 #[tokio::test]
 async fn a_record_of_another_org_is_refused() {
     let (store, _) = store().await;

@@ -3,7 +3,7 @@
 //! (info `clment/review/v1/seal-key`), bound by its AAD (`clment/review/v1/{org}/{contract}/{review}`)
 //! to its place. Keys are `(org, contract, review)`; review ids are UUID v7, so key order is creation
 //! order. An idempotency key is kept as `(org, SHA-256 of the key)` -> `(contract, review)`, written
-//! in the review's transaction and removed with it.
+//! in the review's transaction and removed with it (or when a replace drops the key).
 
 use std::sync::Arc;
 
@@ -302,8 +302,28 @@ impl ReviewStore for LocalReviews {
             if current.updated_at != expected_updated_at {
                 return Ok(Written::Conflict("the review changed since it was read"));
             }
+            let dropped = match (&current.idempotency_key, &record.idempotency_key) {
+                (Some(k), None) => Some(key_hash(k)),
+                (kept, next) if kept == next => None,
+                _ => {
+                    return Ok(Written::Conflict(
+                        "a review's idempotency key cannot change",
+                    ));
+                }
+            };
             t.insert(key, seal(sealer, &record)?.as_slice())
                 .map_err(err)?;
+            if let Some(hash) = dropped {
+                // Freed in the same transaction: the next request with the key asks again.
+                let mut idem = txn.open_table(REVIEW_IDEMPOTENCY).map_err(err)?;
+                let ours = idem
+                    .get((key.0, hash.as_str()))
+                    .map_err(err)?
+                    .is_some_and(|v| v.value() == (key.1, key.2));
+                if ours {
+                    idem.remove((key.0, hash.as_str())).map_err(err)?;
+                }
+            }
             Ok(Written::Done)
         })
         .await

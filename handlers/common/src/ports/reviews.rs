@@ -46,7 +46,8 @@ pub trait ReviewStore: Send + Sync {
         after: Option<ReviewId>,
     ) -> Result<Vec<ReviewRecord>, PortError>;
     /// Replaces a review if it still has `expected_updated_at` ([`PortError::Conflict`] if not,
-    /// [`PortError::NotFound`] if it is gone).
+    /// [`PortError::NotFound`] if it is gone). The record keeps the review's idempotency key or drops
+    /// it (`None`), which frees the key; any other key is a [`PortError::Conflict`].
     async fn replace(
         &self,
         scope: &TenantScope,

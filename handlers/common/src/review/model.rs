@@ -34,8 +34,8 @@ impl ReviewStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewFailure {
-    /// `contract_not_indexable`, `timeout`, `rate_limited`, `provider_unavailable`,
-    /// `provider_refused`, `invalid_answer`, `unavailable`.
+    /// `contract_not_indexable`, `not_indexed`, `not_queued`, `timeout`, `rate_limited`,
+    /// `provider_unavailable`, `provider_refused`, `invalid_answer`, `unavailable`.
     pub code: String,
     /// What happened.
     pub detail: String,

@@ -389,8 +389,8 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Appends a success event for this route's audit action to the caller's org trail. For
-    /// contracts (and later reviews) `contract` names the contract, which files the event in its
-    /// activity trail.
+    /// contracts and reviews `contract` names the contract, which files the event in its activity
+    /// trail.
     ///
     /// # Errors
     /// The append failed; the caller must undo its change (no silent gaps).
@@ -401,7 +401,21 @@ impl Ctx<'_> {
         contract: Option<&str>,
         details: serde_json::Value,
     ) -> Result<(), PortError> {
-        let event = AuditEvent {
+        self.append(self.event(resource_type, resource_id, contract, details))
+            .await
+    }
+
+    /// The success event [`Self::audit`] appends, for a route that must change it first (another
+    /// action, a failure outcome).
+    #[must_use]
+    pub fn event(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        contract: Option<&str>,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
             action: self.spec.audit.unwrap_or("unknown").to_owned(),
             actor: Actor::of(&self.granted.principal),
             resource_type: resource_type.to_owned(),
@@ -412,7 +426,14 @@ impl Ctx<'_> {
             details,
             request_id: Some(self.req.id.as_str().to_owned()),
             client: self.req.client.clone(),
-        };
+        }
+    }
+
+    /// Appends `event` to the caller's org trail.
+    ///
+    /// # Errors
+    /// The append failed.
+    pub async fn append(&self, event: AuditEvent) -> Result<(), PortError> {
         self.state
             .audit
             .append(&self.granted.scope, event, time::OffsetDateTime::now_utc())

@@ -3,7 +3,7 @@
 //! the contract is the caller's org's and live, so another org's ids answer 404 like absent ones.
 
 use clment_common::domain::{ContractId, ReviewId};
-use clment_common::ports::{Actor, ContractStatus, Job, ReviewCreated};
+use clment_common::ports::{Actor, ContractStatus, Job, Outcome, PortError, ReviewCreated};
 use clment_common::problem::ErrorCode;
 use clment_common::review::{ReviewFailure, ReviewRecord, ReviewResult, ReviewStatus};
 use http::{HeaderValue, StatusCode, header};
@@ -116,6 +116,7 @@ fn no_review() -> ApiError {
         (status = 404, description = "No such contract in this organisation", body = clment_common::problem::Problem, content_type = PROBLEM),
         (status = 409, description = "The contract's text could not be extracted, so it cannot be reviewed; or the Idempotency-Key was used for a different request", body = clment_common::problem::Problem, content_type = PROBLEM),
         (status = 415, description = "A body that is not JSON", body = clment_common::problem::Problem, content_type = PROBLEM),
+        (status = 503, description = "The review could not be queued: it is listed as `failed` (`not_queued`, named by `reviewId`) and its Idempotency-Key is free again; ask again after `Retry-After`", body = clment_common::problem::Problem, content_type = PROBLEM),
     )
 )]
 /// # Errors
@@ -204,31 +205,95 @@ pub async fn create(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         return Ok(accepted(&first));
     }
     let details = serde_json::json!({ "categories": record.categories.len() });
-    let done = async {
-        ctx.audit(
+    if let Err(e) = ctx
+        .audit(
             "review",
             &record.id.to_string(),
             Some(&contract.to_string()),
             details,
         )
         .await
-        .map_err(|e| e.to_string())?;
-        ctx.state
-            .jobs
-            .enqueue(Job::RunReview {
-                org: record.org.clone(),
-                contract,
-                review: record.id,
-            })
-            .await
-            .map_err(|e| e.to_string())
-    };
-    if let Err(e) = done.await {
+    {
+        // Not in the trail, so it did not happen: the review goes (freeing its key), nothing queued.
         let _ = ctx.state.reviews.delete(scope, contract, record.id).await;
         return Err(ApiError::internal(&e));
     }
+    let job = Job::RunReview {
+        org: record.org.clone(),
+        contract,
+        review: record.id,
+    };
+    if let Err(e) = ctx.state.jobs.enqueue(job).await {
+        return not_queued(&ctx, record, &e).await;
+    }
     ctx.state.work_ready.notify_one();
     Ok(accepted(&record))
+}
+
+/// The failure code of a review that was asked for but could not be queued.
+const NOT_QUEUED: &str = "not_queued";
+
+/// A review that was asked for (its event is in the trail) but could not be queued: it ends
+/// `failed` with `not_queued`, which the trail records too, and gives up its idempotency key, so
+/// that asking again, with the same key or none, asks again. The caller gets 503 with
+/// `Retry-After`. Should the queue have taken the job after all (an answer lost after the
+/// write), the job has already changed the review: it runs, and the caller gets 202.
+async fn not_queued(
+    ctx: &Ctx<'_>,
+    record: ReviewRecord,
+    cause: &clment_common::ports::JobError,
+) -> Result<Response, ApiError> {
+    tracing::error!(error = %cause, review = %record.id, contract = %record.contract, "a review could not be queued");
+    let scope = &ctx.granted.scope;
+    let (id, contract) = (record.id, record.contract);
+    let now = OffsetDateTime::now_utc().max(record.updated_at + time::Duration::microseconds(1));
+    let failed = ReviewRecord {
+        status: ReviewStatus::Failed,
+        failure: Some(ReviewFailure {
+            code: NOT_QUEUED.to_owned(),
+            detail: "The review could not be queued, so it never ran; ask for it again.".to_owned(),
+        }),
+        completed_at: Some(now),
+        updated_at: now,
+        idempotency_key: None,
+        ..record.clone()
+    };
+    match ctx
+        .state
+        .reviews
+        .replace(scope, &failed, record.updated_at)
+        .await
+    {
+        Ok(()) => {
+            let mut event = ctx.event(
+                "review",
+                &id.to_string(),
+                Some(&contract.to_string()),
+                serde_json::json!({ "code": NOT_QUEUED }),
+            );
+            event.action = "review.failed".to_owned();
+            event.outcome = Outcome::Failure;
+            event.reason = Some(NOT_QUEUED.to_owned());
+            if let Err(e) = ctx.append(event).await {
+                tracing::error!(error = %e, review = %id, "the failed review could not be audited");
+            }
+        }
+        // The job changed it: it was queued after all.
+        Err(PortError::Conflict(_)) => return Ok(accepted(&record)),
+        // Deleted meanwhile.
+        Err(PortError::NotFound) => {}
+        Err(e) => {
+            // Not even marked failed: the review goes, freeing its key, so nothing waits forever.
+            tracing::error!(error = %e, review = %id, "the unqueued review could not be marked failed");
+            let _ = ctx.state.reviews.delete(scope, contract, id).await;
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::Unavailable,
+        "The review could not be queued, so it will not run; ask again shortly (the same Idempotency-Key asks again).",
+    )
+    .with("reviewId", id.to_string())
+    .header(header::RETRY_AFTER, HeaderValue::from_static("5")))
 }
 
 /// 202 with the review (without its result) and its `Location`.

@@ -226,6 +226,57 @@ pub async fn review_store(s: &dyn ReviewStore) {
         s.create(&globex, &theirs).await.expect("create"),
         ReviewCreated::New
     );
+    // A replace cannot give a review another key; dropping its key frees the key while the review
+    // stays, and a retry then stores a new review.
+    let renamed = ReviewRecord {
+        idempotency_key: Some("suite-retry-2".into()),
+        ..first.clone()
+    };
+    assert!(matches!(
+        s.replace(&acme, &renamed, first.updated_at).await,
+        Err(PortError::Conflict(_))
+    ));
+    let dropped = ReviewRecord {
+        idempotency_key: None,
+        updated_at: first.updated_at + time::Duration::seconds(1),
+        ..first.clone()
+    };
+    s.replace(&acme, &dropped, first.updated_at)
+        .await
+        .expect("drop the key");
+    let asked_again = keyed("suite-acme");
+    assert_eq!(
+        s.create(&acme, &asked_again).await.expect("create"),
+        ReviewCreated::New
+    );
+    assert_eq!(
+        s.create(&acme, &keyed("suite-acme")).await.expect("retry"),
+        ReviewCreated::Existing(Box::new(asked_again.clone()))
+    );
+    assert_eq!(
+        s.get(&acme, keyed_contract, first.id).await.expect("get"),
+        Some(dropped.clone())
+    );
+    // Deleting the review that dropped the key leaves the key with the new one.
+    assert!(
+        s.delete(&acme, keyed_contract, first.id)
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        s.create(&acme, &keyed("suite-acme")).await.expect("retry"),
+        ReviewCreated::Existing(Box::new(asked_again.clone()))
+    );
+    assert!(
+        s.delete(&acme, keyed_contract, asked_again.id)
+            .await
+            .expect("delete")
+    );
+    let first = keyed("suite-acme");
+    assert_eq!(
+        s.create(&acme, &first).await.expect("create"),
+        ReviewCreated::New
+    );
     // Deleting the review frees its key; so does purging the contract.
     assert!(
         s.delete(&acme, keyed_contract, first.id)
