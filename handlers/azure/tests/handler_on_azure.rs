@@ -308,6 +308,32 @@ impl App {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token)
     }
+
+    /// Uploads `text` as a plain-text contract of acme; returns its id.
+    async fn upload_text(&self, text: &str, token: &str) -> String {
+        let created: Value = self
+            .req(reqwest::Method::POST, "/api/orgs/acme/contracts", token)
+            .header("content-type", "text/plain")
+            .body(text.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// GETs `path` and returns its JSON body.
+    async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.req(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -842,19 +868,7 @@ async fn reviews_run_through_the_queue_trigger_on_azure() {
     let owner = app.token("acme", Role::Owner);
     let text = "SUPPLY AGREEMENT\n\n1. Supply. The Supplier shall supply the Products.\n\n\
                 9. Governing Law. This Agreement shall be governed by the laws of the State of New York.\n";
-    let upload = || async {
-        let created: Value = app
-            .req(Method::POST, "/api/orgs/acme/contracts", &owner)
-            .header("content-type", "text/plain")
-            .body(text)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        created["id"].as_str().unwrap().to_owned()
-    };
+    let upload = || app.upload_text(text, &owner);
     let ask = |id: String| {
         let app = &app;
         let owner = &owner;
@@ -985,17 +999,7 @@ async fn a_review_that_cannot_be_queued_fails_and_can_be_asked_again_on_azure() 
     let app = App::start_on(backend, |_| {}).await;
     let owner = app.token("acme", Role::Owner);
     let text = "SERVICES AGREEMENT\n\n7. Governing Law. This Agreement is governed by the laws of Ontario.\n";
-    let created: Value = app
-        .req(Method::POST, "/api/orgs/acme/contracts", &owner)
-        .header("content-type", "text/plain")
-        .body(text)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = app.upload_text(text, &owner).await;
     app.index_through_trigger(&id, text.as_bytes()).await;
     let reviews = format!("/api/orgs/acme/contracts/{id}/reviews");
     let ask = || {
@@ -1021,29 +1025,13 @@ async fn a_review_that_cannot_be_queued_fails_and_can_be_asked_again_on_azure() 
         "{problem}"
     );
     let unqueued = problem["reviewId"].as_str().unwrap().to_owned();
-    let failed: Value = app
-        .req(Method::GET, &format!("{reviews}/{unqueued}"), &owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let failed = app.get_json(&format!("{reviews}/{unqueued}"), &owner).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["failure"]["code"], "not_queued", "{failed}");
     assert!(failed["completedAt"].is_string(), "{failed}");
-    let activity: Value = app
-        .req(
-            Method::GET,
-            &format!("/api/orgs/acme/contracts/{id}/activity"),
-            &owner,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let activity = app
+        .get_json(&format!("/api/orgs/acme/contracts/{id}/activity"), &owner)
+        .await;
     let events: Vec<(&str, &str, &str)> = activity["items"]
         .as_array()
         .unwrap()
@@ -1075,13 +1063,6 @@ async fn a_review_that_cannot_be_queued_fails_and_can_be_asked_again_on_azure() 
     assert_ne!(asked["id"], unqueued.as_str());
     let retried: Value = ask().await.unwrap().json().await.unwrap();
     assert_eq!(retried["id"], asked["id"]);
-    let listed: Value = app
-        .req(Method::GET, &reviews, &owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.get_json(&reviews, &owner).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
 }
