@@ -516,3 +516,184 @@ async fn an_idempotent_review_request_asks_once() {
     let again: Value = send("review-7", asked).await.unwrap().json().await.unwrap();
     assert_ne!(again["id"], first["id"]);
 }
+
+/// Not the real Azure OpenAI service: a loopback stand-in speaking the chat-completions wire
+/// protocol. It counts the requests and answers each with a valid answer that finds nothing.
+async fn chat_stand_in() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use warp::Filter as _;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let route = warp::post()
+        .and(warp::body::bytes())
+        .map(move |_: bytes::Bytes| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let answer = json!({ "summary": "Nothing found.", "findings": [] }).to_string();
+            warp::reply::json(&json!({
+                "id": "chatcmpl-stand-in", "object": "chat.completion", "created": 1_732_000_000,
+                "model": "gpt-4o-2024-08-06",
+                "choices": [{ "index": 0, "finish_reason": "stop",
+                    "message": { "role": "assistant", "content": answer, "refusal": null } }],
+                "usage": { "prompt_tokens": 900, "completion_tokens": 20, "total_tokens": 920 }
+            }))
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (endpoint, calls)
+}
+
+/// The org's AI review policy (`aiReview` in `PUT /security`) decides what a `foundry` review sends:
+/// nothing at all when the org forbids remote models (the review runs on the offline provider and
+/// the model is never called), at most the org's share when it is lower than the deployment's, and
+/// never more than the deployment's. A policy update without `aiReview` leaves it as it was.
+#[tokio::test]
+async fn an_orgs_ai_review_policy_decides_what_a_review_sends() {
+    use std::sync::atomic::Ordering;
+    let (endpoint, calls) = chat_stand_in().await;
+    let app = crate::helpers::spawn_with(|s| {
+        s.indexing.background = true;
+        s.review = clment_handler::config::ReviewSettings::Foundry {
+            endpoint,
+            deployment: "chat".into(),
+            api_version: "v1".into(),
+            api_key: Some(secrecy::SecretString::from("stand-in-key".to_owned())),
+            timeout: Duration::from_secs(30),
+            context_percent: 35,
+        };
+    })
+    .await;
+    let owner = owner(&app, "acme");
+    let slug = "ADAPTIMMUNETHERAPEUTICSPLC-04-06-2017-EX-10-11-STRATEGIC-ALLIANCE-AGREEMENT";
+    let text = std::fs::read_to_string(shared(&format!("cuad/dev/{slug}.txt"))).unwrap();
+    let contract = app.upload_text("acme", &text).await;
+    let policy = |ai: Option<Value>| {
+        let mut body = json!({ "allowedSignInMethods": ["password", "sso"], "requireMfa": false });
+        if let Some(ai) = ai {
+            body["aiReview"] = ai;
+        }
+        let (app, owner) = (&app, &owner);
+        async move {
+            let resp = app
+                .call("PUT", "/api/orgs/acme/security", owner, Some(body))
+                .await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()["aiReview"].clone()
+        }
+    };
+    let review = || async {
+        let resp = ask(&app, "acme", &contract, Body::None).await;
+        assert_eq!(resp.status(), 202);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        let done = ended(&app, &location, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        let m = &done["result"]["minimisation"];
+        let share = m["tokensSent"].as_f64().unwrap() / m["contractTokens"].as_f64().unwrap();
+        (
+            done["result"]["provider"].as_str().unwrap().to_owned(),
+            share,
+        )
+    };
+
+    // By default a review may send the deployment's share.
+    let shown: Value = app
+        .get_as("/api/orgs/acme/security", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["aiReview"], json!({ "allowRemoteModel": true }));
+    let (provider, share) = review().await;
+    assert_eq!(provider, "foundry");
+    assert!(share > 0.30 && share <= 0.35, "{share}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // Forbidden: reviewed offline, nothing sent, the model never called.
+    let set = policy(Some(json!({ "allowRemoteModel": false }))).await;
+    assert_eq!(set, json!({ "allowRemoteModel": false }));
+    let (provider, share) = review().await;
+    assert_eq!((provider.as_str(), share), ("offline", 0.0));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A smaller share than the deployment's is honoured; a larger one is not.
+    policy(Some(
+        json!({ "allowRemoteModel": true, "maxContextPercent": 10 }),
+    ))
+    .await;
+    let (provider, share) = review().await;
+    assert_eq!(provider, "foundry");
+    assert!(share > 0.05 && share <= 0.10, "{share}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Sign-in changes alone keep the AI review policy.
+    let kept = policy(None).await;
+    assert_eq!(
+        kept,
+        json!({ "allowRemoteModel": true, "maxContextPercent": 10 })
+    );
+    policy(Some(
+        json!({ "allowRemoteModel": true, "maxContextPercent": 80 }),
+    ))
+    .await;
+    let (_, share) = review().await;
+    assert!(share > 0.30 && share <= 0.35, "{share}");
+
+    // Out of range or malformed: refused, nothing changed; every change is audited.
+    for (ai, status, code) in [
+        (
+            json!({ "allowRemoteModel": true, "maxContextPercent": 4 }),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({ "allowRemoteModel": true, "maxContextPercent": 101 }),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({ "allowRemoteModel": true, "maxContextPercent": 300 }),
+            400,
+            "malformed_json",
+        ),
+        (json!({ "maxContextPercent": 20 }), 400, "malformed_json"),
+        (
+            json!({ "allowRemoteModel": true, "share": 20 }),
+            400,
+            "malformed_json",
+        ),
+    ] {
+        let body = json!({ "allowedSignInMethods": ["sso", "password"], "requireMfa": false, "aiReview": ai });
+        assert_problem(
+            app.call("PUT", "/api/orgs/acme/security", &owner, Some(body))
+                .await,
+            status,
+            code,
+        )
+        .await;
+    }
+    let org: Value = app
+        .get_as("/api/orgs/acme", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        org["security"]["aiReview"],
+        json!({ "allowRemoteModel": true, "maxContextPercent": 80 })
+    );
+    let changes: Vec<Value> = crate::helpers::audit_events(&app, "acme")
+        .await
+        .into_iter()
+        .filter(|e| e.event.action == "security.updated")
+        .map(|e| e.event.details)
+        .collect();
+    assert_eq!(changes.len(), 4);
+    assert_eq!(
+        changes[0]["before"]["aiReview"],
+        json!({ "allowRemoteModel": true })
+    );
+    assert_eq!(
+        changes[0]["after"]["aiReview"],
+        json!({ "allowRemoteModel": false })
+    );
+}

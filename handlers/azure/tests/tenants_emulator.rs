@@ -233,6 +233,7 @@ async fn parallel_changes_form_one_chain() {
                     let settings = SecuritySettings {
                         allowed_sign_in_methods: vec![SignInMethod::Sso],
                         require_mfa: i % 3 == 0,
+                        ..SecuritySettings::default()
                     };
                     orgs.update_security(&acme, settings, at).await
                 }

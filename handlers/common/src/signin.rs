@@ -7,7 +7,7 @@
 //! - API keys are exempt: they are created only from compliant interactive sessions and carry scopes.
 
 use crate::auth::principal::{Credential, Principal};
-use crate::ports::{SecuritySettings, SignInMethod};
+use crate::ports::{AiReviewPolicy, SecuritySettings, SignInMethod};
 
 /// Why a session is refused by the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -59,12 +59,19 @@ impl SecuritySettings {
     /// Sorts and de-duplicates the methods.
     ///
     /// # Errors
-    /// A message when no method is allowed.
+    /// A message when no method is allowed, or the AI review share is out of range.
     pub fn normalized(mut self) -> Result<Self, &'static str> {
         self.allowed_sign_in_methods.sort();
         self.allowed_sign_in_methods.dedup();
         if self.allowed_sign_in_methods.is_empty() {
             return Err("allowedSignInMethods must name at least one of password, sso");
+        }
+        if self
+            .ai_review
+            .max_context_percent
+            .is_some_and(|p| !AiReviewPolicy::PERCENT_RANGE.contains(&p))
+        {
+            return Err("aiReview.maxContextPercent must be a whole number from 5 to 100");
         }
         Ok(self)
     }
@@ -93,6 +100,7 @@ mod tests {
         SecuritySettings {
             allowed_sign_in_methods: methods.to_vec(),
             require_mfa: mfa,
+            ai_review: AiReviewPolicy::default(),
         }
     }
 
@@ -132,6 +140,42 @@ mod tests {
             vec![],
         );
         assert_eq!(check(&policy(&[SignInMethod::Sso], true), &key), Ok(()));
+    }
+
+    #[test]
+    fn the_ai_review_share_is_a_bounded_percent() {
+        let with = |p: Option<u8>| SecuritySettings {
+            ai_review: AiReviewPolicy {
+                allow_remote_model: true,
+                max_context_percent: p,
+            },
+            ..SecuritySettings::default()
+        };
+        for ok in [None, Some(5), Some(35), Some(100)] {
+            assert!(with(ok).normalized().is_ok(), "{ok:?}");
+        }
+        for bad in [0, 4, 101, 255] {
+            assert_eq!(
+                with(Some(bad)).normalized(),
+                Err("aiReview.maxContextPercent must be a whole number from 5 to 100")
+            );
+        }
+        // The org's share applies only when it is the lower.
+        let policy = |p| AiReviewPolicy {
+            allow_remote_model: true,
+            max_context_percent: p,
+        };
+        assert!((policy(None).context_share(35) - 0.35).abs() < 1e-9);
+        assert!((policy(Some(10)).context_share(35) - 0.10).abs() < 1e-9);
+        assert!((policy(Some(60)).context_share(35) - 0.35).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_policy_stored_before_the_ai_review_policy_reads_as_the_default() {
+        let stored = r#"{"allowedSignInMethods":["sso"],"requireMfa":true}"#;
+        let read: SecuritySettings = serde_json::from_str(stored).unwrap();
+        assert_eq!(read.ai_review, AiReviewPolicy::default());
+        assert!(read.ai_review.allow_remote_model);
     }
 
     #[test]

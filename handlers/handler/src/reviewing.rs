@@ -16,10 +16,14 @@ use std::time::Instant;
 
 use clment_common::TenantScope;
 use clment_common::domain::{ContractId, OrgId, ReviewId};
-use clment_common::ports::{Actor, AuditEvent, ContractStatus, Outcome as AuditOutcome, PortError};
+use clment_common::ports::{
+    Actor, AiReviewPolicy, AuditEvent, ContractStatus, Outcome as AuditOutcome, PortError,
+};
 use clment_common::review::context::{Evidence, SelectOptions};
+use clment_common::review::offline::OfflineProvider;
 use clment_common::review::{
-    CATEGORIES, Category, ReviewDocument, ReviewFailure, ReviewRecord, ReviewResult, ReviewStatus,
+    CATEGORIES, Category, ReviewDocument, ReviewFailure, ReviewProvider, ReviewRecord,
+    ReviewResult, ReviewStatus,
 };
 use time::OffsetDateTime;
 
@@ -89,7 +93,18 @@ pub async fn run_review(
         .iter()
         .filter_map(|k| Category::find(k))
         .collect();
-    let provider = state.reviewer.as_ref();
+    // The org's policy, as it is now: it may forbid sending anything, or allow a smaller share.
+    let policy = state
+        .orgs
+        .get_or_create(&scope, OffsetDateTime::now_utc())
+        .await?
+        .security
+        .ai_review;
+    let provider: &dyn ReviewProvider = if policy.allow_remote_model {
+        state.reviewer.as_ref()
+    } else {
+        &OfflineProvider
+    };
     // The context is chosen by the words and the first pass only: a search of the index for the
     // categories' descriptions (with an embedding deployment) made it worse at every weight
     // measured (ADR 0016).
@@ -98,7 +113,7 @@ pub async fn run_review(
         &categories,
         provider,
         Evidence::default(),
-        &select_options(&state.settings.review),
+        &select_options(&state.settings.review, policy),
     )
     .await;
     drop(doc);
@@ -197,15 +212,15 @@ pub fn categories_for(names: Option<&[String]>) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// The context budget a review provider is given: the configured share of the contract for a
-/// remote one (`CLMENT_REVIEW_CONTEXT_PERCENT`), the default otherwise (an offline review sends
-/// nothing).
-fn select_options(review: &ReviewSettings) -> SelectOptions {
+/// The context budget a review provider is given: for a remote one the configured share of the
+/// contract (`CLMENT_REVIEW_CONTEXT_PERCENT`), or the org's when that is lower; the default
+/// otherwise (an offline review sends nothing).
+fn select_options(review: &ReviewSettings, policy: AiReviewPolicy) -> SelectOptions {
     match review {
         ReviewSettings::Foundry {
             context_percent, ..
         } => SelectOptions {
-            max_ratio: f64::from(*context_percent) / 100.0,
+            max_ratio: policy.context_share(*context_percent),
             ..SelectOptions::default()
         },
         ReviewSettings::Offline => SelectOptions::default(),
@@ -330,7 +345,7 @@ async fn audit(
 }
 
 /// Shared so tests can swap the provider.
-pub type Provider = Arc<dyn clment_common::review::ReviewProvider>;
+pub type Provider = Arc<dyn ReviewProvider>;
 
 #[cfg(test)]
 mod tests {
@@ -346,16 +361,24 @@ mod tests {
             timeout: std::time::Duration::from_secs(60),
             context_percent: percent,
         };
-        assert!((select_options(&foundry(45)).max_ratio - 0.45).abs() < 1e-12);
-        assert!((select_options(&foundry(100)).max_ratio - 1.0).abs() < 1e-12);
+        let open = AiReviewPolicy::default();
+        assert!((select_options(&foundry(45), open).max_ratio - 0.45).abs() < 1e-12);
+        assert!((select_options(&foundry(100), open).max_ratio - 1.0).abs() < 1e-12);
         assert_eq!(
-            select_options(&foundry(35)),
+            select_options(&foundry(35), open),
             SelectOptions::default(),
             "35 % is the default budget"
         );
         assert_eq!(
-            select_options(&ReviewSettings::Offline),
+            select_options(&ReviewSettings::Offline, open),
             SelectOptions::default()
         );
+        // An org may send less than the deployment allows, never more.
+        let org = |p| AiReviewPolicy {
+            allow_remote_model: true,
+            max_context_percent: Some(p),
+        };
+        assert!((select_options(&foundry(35), org(10)).max_ratio - 0.10).abs() < 1e-12);
+        assert!((select_options(&foundry(35), org(80)).max_ratio - 0.35).abs() < 1e-12);
     }
 }

@@ -38,7 +38,7 @@ pub enum SignInMethod {
     Sso,
 }
 
-/// The org's sign-in policy.
+/// The org's security policy: how its people sign in, and what of its contracts AI review may send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecuritySettings {
@@ -46,6 +46,10 @@ pub struct SecuritySettings {
     pub allowed_sign_in_methods: Vec<SignInMethod>,
     /// Password sessions need a second factor (SSO sessions are exempt). Paid plan only.
     pub require_mfa: bool,
+    /// What AI review may do with the org's contracts (records stored before it existed read as the
+    /// default).
+    #[serde(default)]
+    pub ai_review: AiReviewPolicy,
 }
 
 impl Default for SecuritySettings {
@@ -53,7 +57,47 @@ impl Default for SecuritySettings {
         Self {
             allowed_sign_in_methods: vec![SignInMethod::Password, SignInMethod::Sso],
             require_mfa: false,
+            ai_review: AiReviewPolicy::default(),
         }
+    }
+}
+
+/// The org's AI review policy. By default a review may send the deployment's model
+/// (`CLMENT_REVIEW_PROVIDER=foundry`) the deployment's share of a contract
+/// (`CLMENT_REVIEW_CONTEXT_PERCENT`); an org may forbid sending anything, or send less.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiReviewPolicy {
+    /// Whether passages of the org's contracts may be sent to the deployment's AI model. When
+    /// `false`, reviews run on the offline provider: no contract text leaves the service.
+    pub allow_remote_model: bool,
+    /// The largest share of a contract, in percent (5 to 100), a review may send; the deployment's
+    /// share applies when it is lower or this is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 5, maximum = 100)]
+    pub max_context_percent: Option<u8>,
+}
+
+impl Default for AiReviewPolicy {
+    fn default() -> Self {
+        Self {
+            allow_remote_model: true,
+            max_context_percent: None,
+        }
+    }
+}
+
+impl AiReviewPolicy {
+    /// The smallest and largest `max_context_percent`.
+    pub const PERCENT_RANGE: std::ops::RangeInclusive<u8> = 5..=100;
+
+    /// The share of a contract (0..=1) a review may send, given the deployment's percent.
+    #[must_use]
+    pub fn context_share(&self, deployment_percent: u8) -> f64 {
+        let percent = self
+            .max_context_percent
+            .map_or(deployment_percent, |p| p.min(deployment_percent));
+        f64::from(percent) / 100.0
     }
 }
 
@@ -68,7 +112,7 @@ pub struct OrgRecord {
     pub home_region: Region,
     /// Plan.
     pub plan: Plan,
-    /// Sign-in policy.
+    /// Security policy: sign-in and AI review.
     pub security: SecuritySettings,
     /// When the record was created.
     #[serde(with = "time::serde::rfc3339")]

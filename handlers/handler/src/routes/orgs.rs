@@ -1,17 +1,17 @@
-//! The caller's organisation: its record and its sign-in policy.
+//! The caller's organisation: its record and its security policy (sign-in and AI review).
 
-use clment_common::ports::{OrgRecord, Plan, SecuritySettings, SignInMethod};
+use clment_common::ports::{AiReviewPolicy, OrgRecord, Plan, SecuritySettings, SignInMethod};
 use clment_common::problem::ErrorCode;
 use clment_common::signin;
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 
 use crate::http::Ctx;
 use crate::http::body::read_json;
 use crate::http::reply::{self, ApiError};
 
-/// The org's sign-in policy as the API shows it.
+/// The org's security policy as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityView {
@@ -19,14 +19,31 @@ pub struct SecurityView {
     pub allowed_sign_in_methods: Vec<SignInMethod>,
     /// Whether password sessions need a second factor.
     pub require_mfa: bool,
+    /// What AI review may send of the org's contracts.
+    pub ai_review: AiReviewPolicy,
     /// The org's plan (`requireMfa` needs `paid`).
     pub plan: Plan,
+}
+
+/// A new security policy. `aiReview` may be left out: the org's AI review policy then stays as it
+/// is (a client that only knows the sign-in fields cannot widen what AI review may send).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityUpdate {
+    /// Allowed sign-in methods; at least one.
+    pub allowed_sign_in_methods: Vec<SignInMethod>,
+    /// Password sessions need a second factor (SSO sessions are exempt). Paid plan only.
+    pub require_mfa: bool,
+    /// What AI review may send of the org's contracts; unchanged when absent.
+    #[serde(default)]
+    pub ai_review: Option<AiReviewPolicy>,
 }
 
 fn view(org: &OrgRecord) -> SecurityView {
     SecurityView {
         allowed_sign_in_methods: org.security.allowed_sign_in_methods.clone(),
         require_mfa: org.security.require_mfa,
+        ai_review: org.security.ai_review,
         plan: org.plan,
     }
 }
@@ -50,7 +67,7 @@ pub fn get_org(ctx: &Ctx<'_>) -> Response {
     reply::json(StatusCode::OK, &ctx.granted.org)
 }
 
-/// The sign-in policy (admins and owners, interactive sessions only).
+/// The security policy: sign-in and AI review (admins and owners, interactive sessions only).
 #[utoipa::path(
     get, path = "/api/orgs/{orgId}/security", tag = "organisation",
     params(("orgId" = String, Path, description = "The caller's organisation id")),
@@ -65,28 +82,36 @@ pub fn get_security(ctx: &Ctx<'_>) -> Response {
     reply::json(StatusCode::OK, &view(&ctx.granted.org))
 }
 
-/// Replaces the sign-in policy. Refused when it names no method, requires MFA on the free plan, or would
-/// lock out the very session making the change (sign in with the required method first). Audited with
-/// before and after values.
+/// Replaces the security policy. Refused when it names no method, requires MFA on the free plan,
+/// would lock out the very session making the change (sign in with the required method first), or
+/// gives AI review a share outside 5 to 100 %. Audited with before and after values. Reviews asked
+/// for after the change follow the new AI review policy.
 #[utoipa::path(
     put, path = "/api/orgs/{orgId}/security", tag = "organisation",
     params(("orgId" = String, Path, description = "The caller's organisation id")),
-    request_body = SecuritySettings,
+    request_body = SecurityUpdate,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new policy", body = SecurityView),
         (status = 400, description = "Malformed JSON", body = clment_common::problem::Problem, content_type = PROBLEM),
         (status = 403, description = "Requires the paid plan, or not allowed", body = clment_common::problem::Problem, content_type = PROBLEM),
         (status = 409, description = "The change would lock out this session", body = clment_common::problem::Problem, content_type = PROBLEM),
-        (status = 422, description = "No sign-in method allowed", body = clment_common::problem::Problem, content_type = PROBLEM),
+        (status = 422, description = "No sign-in method allowed, or an AI review share outside 5 to 100", body = clment_common::problem::Problem, content_type = PROBLEM),
     )
 )]
 /// # Errors
 /// As documented above.
 pub async fn put_security(ctx: Ctx<'_>) -> Result<Response, ApiError> {
     let body = ctx.req.take_body();
-    let wanted: SecuritySettings =
+    let update: SecurityUpdate =
         read_json(&ctx.req.headers, body, ctx.state.settings.max_json_bytes).await?;
+    let wanted = SecuritySettings {
+        allowed_sign_in_methods: update.allowed_sign_in_methods,
+        require_mfa: update.require_mfa,
+        ai_review: update
+            .ai_review
+            .unwrap_or(ctx.granted.org.security.ai_review),
+    };
     let wanted = wanted
         .normalized()
         .map_err(|why| ApiError::new(ErrorCode::InvalidRequest, why))?;

@@ -12,8 +12,8 @@ use crate::access::{ApiScope, Role};
 use crate::auth::api_key;
 use crate::domain::{Region, UserId};
 use crate::ports::{
-    ApiKeyRecord, ApiKeyStore, OrgRecord, OrgStore, Plan, PortError, SecuritySettings,
-    SignInMethod, StoredSecret,
+    AiReviewPolicy, ApiKeyRecord, ApiKeyStore, OrgRecord, OrgStore, Plan, PortError,
+    SecuritySettings, SignInMethod, StoredSecret,
 };
 
 /// A scope for a fresh org: `suite-<name>-<32 hex>`.
@@ -31,9 +31,14 @@ fn t0() -> OffsetDateTime {
 }
 
 fn sso_with_mfa() -> SecuritySettings {
+    // Not the default AI review policy either, so adapters are seen to keep it.
     SecuritySettings {
         allowed_sign_in_methods: vec![SignInMethod::Sso],
         require_mfa: true,
+        ai_review: AiReviewPolicy {
+            allow_remote_model: false,
+            max_context_percent: Some(20),
+        },
     }
 }
 
@@ -129,6 +134,7 @@ pub async fn org_store(s: &dyn OrgStore) {
     let password_only = SecuritySettings {
         allowed_sign_in_methods: vec![SignInMethod::Password],
         require_mfa: false,
+        ai_review: AiReviewPolicy::default(),
     };
     s.update_security(&globex, password_only.clone(), t2)
         .await
