@@ -84,8 +84,8 @@ pub fn get_security(ctx: &Ctx<'_>) -> Response {
 
 /// Replaces the security policy. Refused when it names no method, requires MFA on the free plan,
 /// would lock out the very session making the change (sign in with the required method first), or
-/// gives AI review a share outside 5 to 100 %. Audited with before and after values. Reviews asked
-/// for after the change follow the new AI review policy.
+/// gives AI review a share outside 5 to 100 %. Audited with before and after values. Reviews that
+/// start running after the change (queued ones included) follow the new AI review policy.
 #[utoipa::path(
     put, path = "/api/orgs/{orgId}/security", tag = "organisation",
     params(("orgId" = String, Path, description = "The caller's organisation id")),
