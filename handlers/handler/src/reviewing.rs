@@ -213,14 +213,16 @@ pub fn categories_for(names: Option<&[String]>) -> Result<Vec<String>, String> {
 }
 
 /// The context budget a review provider is given: for a remote one the configured share of the
-/// contract (`CLMENT_REVIEW_CONTEXT_PERCENT`), or the org's when that is lower; the default
-/// otherwise (an offline review sends nothing).
+/// contract (`CLMENT_REVIEW_CONTEXT_PERCENT`), or the org's when that is lower, with the org's as a
+/// hard cap; the default otherwise (an offline review sends nothing).
 fn select_options(review: &ReviewSettings, policy: AiReviewPolicy) -> SelectOptions {
     match review {
         ReviewSettings::Foundry {
             context_percent, ..
         } => SelectOptions {
             max_ratio: policy.context_share(*context_percent),
+            // The org's own limit holds even for short contracts, which are otherwise sent whole.
+            cap_ratio: policy.max_context_percent.map(|p| f64::from(p) / 100.0),
             ..SelectOptions::default()
         },
         ReviewSettings::Offline => SelectOptions::default(),
@@ -380,5 +382,9 @@ mod tests {
         };
         assert!((select_options(&foundry(35), org(10)).max_ratio - 0.10).abs() < 1e-12);
         assert!((select_options(&foundry(35), org(80)).max_ratio - 0.35).abs() < 1e-12);
+        // The org's limit is a cap that the short-contract floor does not lift.
+        assert_eq!(select_options(&foundry(35), org(10)).cap_ratio, Some(0.10));
+        assert_eq!(select_options(&foundry(35), org(80)).cap_ratio, Some(0.80));
+        assert_eq!(select_options(&foundry(35), open).cap_ratio, None);
     }
 }

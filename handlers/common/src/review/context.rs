@@ -34,7 +34,9 @@
 //! taken first, within the budget, when a `Terms` category is asked for; then
 //! sentences are taken by value per token, as long as they are worth something (0.02 expected
 //! clauses), until the budget is spent: `max_ratio` of the contract's tokens, at least
-//! `min_tokens`, at most `max_tokens`. A contract of at most `min_tokens` tokens is sent whole. Each
+//! `min_tokens`, at most `max_tokens`, and never more than `cap_ratio` (an org's own limit, which
+//! `min_tokens` does not lift). A contract of at most `min_tokens` tokens is sent whole (unless the
+//! cap says less). Each
 //! group's context is the passages holding a sentence worth something to its categories.
 //!
 //! Tokens are counted with `o200k_base`, the GPT-4o tokenizer, loaded once per process.
@@ -72,6 +74,9 @@ pub struct SelectOptions {
     /// How often the first chunk of an evidence list holds its category (0..1). The offline first
     /// pass's first hit did in about 80 % of cases on CUAD dev.
     pub evidence_precision: f64,
+    /// A share of the contract's tokens (0..=1) never exceeded, not even by `min_tokens` or by
+    /// sending a short contract whole: an org's own limit.
+    pub cap_ratio: Option<f64>,
 }
 
 impl Default for SelectOptions {
@@ -82,6 +87,7 @@ impl Default for SelectOptions {
             max_tokens: 60_000,
             head_sentences: 6,
             evidence_precision: 0.8,
+            cap_ratio: None,
         }
     }
 }
@@ -294,12 +300,18 @@ pub fn select(
             ..Selection::default()
         };
     }
-    let (picked, serves) = if contract_tokens <= options.min_tokens as u64 {
+    let cap = options
+        .cap_ratio
+        .map(|r| r.clamp(0.0, 1.0) * contract_tokens as f64);
+    let (picked, serves) = if contract_tokens <= options.min_tokens as u64
+        && cap.is_none_or(|c| c >= contract_tokens as f64)
+    {
         (vec![true; m], vec![Group::ALL.to_vec(); m])
     } else {
         let budget = (options.max_ratio * contract_tokens as f64)
             .max(options.min_tokens as f64)
-            .min(options.max_tokens as f64);
+            .min(options.max_tokens as f64)
+            .min(cap.unwrap_or(f64::INFINITY));
         pick(
             doc,
             &sentences,
@@ -1549,6 +1561,58 @@ mod tests {
             s.passages
         );
         assert_eq!(s.passages[0].start, 0, "the title still opens it");
+    }
+
+    #[test]
+    fn an_orgs_cap_holds_where_the_floor_would_lift_the_budget() {
+        let body = "The Buyer shall pay each invoice within thirty days. ";
+        let law = "This Agreement shall be governed by the laws of the State of Delaware. ";
+        let cats = [cat("Governing Law"), cat("Parties")];
+        // A short contract is sent whole, unless the cap says less.
+        let short = format!("SUPPLY AGREEMENT\n\n{law}{}", body.repeat(4));
+        let d = doc(&short);
+        let whole = select(&d, &cats, &Evidence::default(), &SelectOptions::default());
+        assert!(whole.contract_tokens <= 200);
+        assert!(whole.tokens_sent as f64 > 0.9 * whole.contract_tokens as f64);
+        let capped = SelectOptions {
+            cap_ratio: Some(0.5),
+            ..SelectOptions::default()
+        };
+        let s = select(&d, &cats, &Evidence::default(), &capped);
+        assert!(s.tokens_sent > 0, "the clause still goes");
+        assert!(
+            s.tokens_sent as f64 <= 0.5 * s.contract_tokens as f64,
+            "{} of {}",
+            s.tokens_sent,
+            s.contract_tokens
+        );
+        // A longer one where every sentence is worth sending: 10 % of it is under the 200-token
+        // floor, which lifts the budget unless the cap holds it.
+        let long = format!("SUPPLY AGREEMENT\n\n{}", law.repeat(40));
+        let d = doc(&long);
+        let ten = SelectOptions {
+            max_ratio: 0.10,
+            ..SelectOptions::default()
+        };
+        let floored = select(&d, &cats, &Evidence::default(), &ten);
+        assert!(0.10 * (floored.contract_tokens as f64) < 200.0);
+        assert!(floored.tokens_sent as f64 > 0.10 * floored.contract_tokens as f64);
+        let s = select(
+            &d,
+            &cats,
+            &Evidence::default(),
+            &SelectOptions {
+                cap_ratio: Some(0.10),
+                ..ten
+            },
+        );
+        assert!(s.tokens_sent > 0);
+        assert!(
+            s.tokens_sent as f64 <= 0.10 * s.contract_tokens as f64,
+            "{} of {}",
+            s.tokens_sent,
+            s.contract_tokens
+        );
     }
 
     #[test]
