@@ -33,6 +33,7 @@ use clment_common::TenantScope;
 use clment_common::domain::OrgId;
 use clment_common::ports::{
     ApiKeyRecord, ApiKeyStore, HealthCheck, OrgRecord, OrgStore, Plan, PortError, SecuritySettings,
+    SecurityUpdate,
 };
 use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -278,10 +279,10 @@ impl OrgStore for CosmosOrgs {
     async fn update_security(
         &self,
         scope: &TenantScope,
-        settings: SecuritySettings,
+        update: SecurityUpdate,
         now: OffsetDateTime,
     ) -> Result<(OrgRecord, OrgRecord), PortError> {
-        self.change(scope, now, |r| r.security = settings.clone())
+        self.change(scope, now, |r| r.security = update.apply(&r.security))
             .await
     }
 

@@ -235,7 +235,7 @@ async fn parallel_changes_form_one_chain() {
                         require_mfa: i % 3 == 0,
                         ..SecuritySettings::default()
                     };
-                    orgs.update_security(&acme, settings, at).await
+                    orgs.update_security(&acme, settings.into(), at).await
                 }
             })
         })

@@ -6,6 +6,7 @@ use clment_common::TenantScope;
 use clment_common::domain::OrgId;
 use clment_common::ports::{
     ApiKeyRecord, ApiKeyStore, OrgRecord, OrgStore, Plan, PortError, SecuritySettings,
+    SecurityUpdate,
 };
 use redb::{ReadableDatabase, ReadableTable};
 use time::OffsetDateTime;
@@ -125,10 +126,10 @@ impl OrgStore for LocalStore {
     async fn update_security(
         &self,
         scope: &TenantScope,
-        settings: SecuritySettings,
+        update: SecurityUpdate,
         now: OffsetDateTime,
     ) -> Result<(OrgRecord, OrgRecord), PortError> {
-        self.change_org(scope, now, move |r| r.security = settings)
+        self.change_org(scope, now, move |r| r.security = update.apply(&r.security))
             .await
     }
 

@@ -23,7 +23,9 @@ pub use documents::{ByteStream, DocumentStore, DocumentWriter, StoredBlob, Sweep
 pub use extract::{Embedder, ExtractError, ExtractFailureCode, Extracted, Extractor, TextStore};
 pub use health::{BackendHealth, HealthCheck, HealthStatus};
 pub use jobs::{Job, JobError, JobQueue, JobSink, LeasedJob};
-pub use orgs::{AiReviewPolicy, OrgRecord, OrgStore, Plan, SecuritySettings, SignInMethod};
+pub use orgs::{
+    AiReviewPolicy, OrgRecord, OrgStore, Plan, SecuritySettings, SecurityUpdate, SignInMethod,
+};
 pub use reviews::{ReviewCreated, ReviewStore};
 pub use search::{ChunkDoc, SearchHit, SearchIndex, SearchMode, SearchPage, SearchQuery};
 pub use usage::{ContractUsage, ReviewUsage};

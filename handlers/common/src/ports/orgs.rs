@@ -62,6 +62,44 @@ impl Default for SecuritySettings {
     }
 }
 
+/// A new security policy, as `PUT /security` takes it. `ai_review` may be left out: the stored AI
+/// review policy then stays as it is, decided inside the store's atomic update (a client that only
+/// knows the sign-in fields, or a concurrent sign-in change, cannot widen what AI review may send).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityUpdate {
+    /// Allowed sign-in methods; at least one.
+    pub allowed_sign_in_methods: Vec<SignInMethod>,
+    /// Password sessions need a second factor (SSO sessions are exempt). Paid plan only.
+    pub require_mfa: bool,
+    /// What AI review may send of the org's contracts; unchanged when absent.
+    #[serde(default)]
+    pub ai_review: Option<AiReviewPolicy>,
+}
+
+impl SecurityUpdate {
+    /// The settings this update makes of `current`.
+    #[must_use]
+    pub fn apply(&self, current: &SecuritySettings) -> SecuritySettings {
+        SecuritySettings {
+            allowed_sign_in_methods: self.allowed_sign_in_methods.clone(),
+            require_mfa: self.require_mfa,
+            ai_review: self.ai_review.unwrap_or(current.ai_review),
+        }
+    }
+}
+
+impl From<SecuritySettings> for SecurityUpdate {
+    /// An update to exactly these settings.
+    fn from(s: SecuritySettings) -> Self {
+        Self {
+            allowed_sign_in_methods: s.allowed_sign_in_methods,
+            require_mfa: s.require_mfa,
+            ai_review: Some(s.ai_review),
+        }
+    }
+}
+
 /// The org's AI review policy. By default a review may send the deployment's model
 /// (`CLMENT_REVIEW_PROVIDER=foundry`) the deployment's share of a contract
 /// (`CLMENT_REVIEW_CONTEXT_PERCENT`); an org may forbid sending anything, or send less.
@@ -133,11 +171,12 @@ pub trait OrgStore: Send + Sync {
         scope: &TenantScope,
         now: OffsetDateTime,
     ) -> Result<OrgRecord, PortError>;
-    /// Replaces the security settings atomically; returns the record before and after.
+    /// Applies `update` to the security settings atomically (an absent AI review policy keeps the
+    /// stored one); returns the record before and after.
     async fn update_security(
         &self,
         scope: &TenantScope,
-        settings: SecuritySettings,
+        update: SecurityUpdate,
         now: OffsetDateTime,
     ) -> Result<(OrgRecord, OrgRecord), PortError>;
     /// Sets the plan (operators only); returns the record before and after.

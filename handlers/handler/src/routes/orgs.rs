@@ -1,10 +1,10 @@
 //! The caller's organisation: its record and its security policy (sign-in and AI review).
 
-use clment_common::ports::{AiReviewPolicy, OrgRecord, Plan, SecuritySettings, SignInMethod};
+use clment_common::ports::{AiReviewPolicy, OrgRecord, Plan, SecurityUpdate, SignInMethod};
 use clment_common::problem::ErrorCode;
 use clment_common::signin;
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use warp::reply::Response;
 
 use crate::http::Ctx;
@@ -23,20 +23,6 @@ pub struct SecurityView {
     pub ai_review: AiReviewPolicy,
     /// The org's plan (`requireMfa` needs `paid`).
     pub plan: Plan,
-}
-
-/// A new security policy. `aiReview` may be left out: the org's AI review policy then stays as it
-/// is (a client that only knows the sign-in fields cannot widen what AI review may send).
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecurityUpdate {
-    /// Allowed sign-in methods; at least one.
-    pub allowed_sign_in_methods: Vec<SignInMethod>,
-    /// Password sessions need a second factor (SSO sessions are exempt). Paid plan only.
-    pub require_mfa: bool,
-    /// What AI review may send of the org's contracts; unchanged when absent.
-    #[serde(default)]
-    pub ai_review: Option<AiReviewPolicy>,
 }
 
 fn view(org: &OrgRecord) -> SecurityView {
@@ -105,16 +91,16 @@ pub async fn put_security(ctx: Ctx<'_>) -> Result<Response, ApiError> {
     let body = ctx.req.take_body();
     let update: SecurityUpdate =
         read_json(&ctx.req.headers, body, ctx.state.settings.max_json_bytes).await?;
-    let wanted = SecuritySettings {
-        allowed_sign_in_methods: update.allowed_sign_in_methods,
-        require_mfa: update.require_mfa,
-        ai_review: update
-            .ai_review
-            .unwrap_or(ctx.granted.org.security.ai_review),
-    };
-    let wanted = wanted
+    // Checked as it applies to the policy read for this request; stored by the store's atomic
+    // update, which keeps the AI review policy stored then when the body leaves it out.
+    let wanted = update
+        .apply(&ctx.granted.org.security)
         .normalized()
         .map_err(|why| ApiError::new(ErrorCode::InvalidRequest, why))?;
+    let update = SecurityUpdate {
+        allowed_sign_in_methods: wanted.allowed_sign_in_methods.clone(),
+        ..update
+    };
     if wanted.require_mfa && ctx.granted.org.plan == Plan::Free {
         return Err(ApiError::new(
             ErrorCode::PlanUpgradeRequired,
@@ -131,7 +117,7 @@ pub async fn put_security(ctx: Ctx<'_>) -> Result<Response, ApiError> {
     let (before, after) = ctx
         .state
         .orgs
-        .update_security(&ctx.granted.scope, wanted, now)
+        .update_security(&ctx.granted.scope, update, now)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let details = serde_json::json!({ "before": before.security, "after": after.security });
@@ -143,7 +129,7 @@ pub async fn put_security(ctx: Ctx<'_>) -> Result<Response, ApiError> {
         let undo = ctx
             .state
             .orgs
-            .update_security(&ctx.granted.scope, before.security, now)
+            .update_security(&ctx.granted.scope, before.security.into(), now)
             .await;
         tracing::error!(error = %e, undone = undo.is_ok(), "security change not audited; reverted");
         return Err(ApiError::internal(&e));

@@ -13,7 +13,7 @@ use crate::auth::api_key;
 use crate::domain::{Region, UserId};
 use crate::ports::{
     AiReviewPolicy, ApiKeyRecord, ApiKeyStore, OrgRecord, OrgStore, Plan, PortError,
-    SecuritySettings, SignInMethod, StoredSecret,
+    SecuritySettings, SecurityUpdate, SignInMethod, StoredSecret,
 };
 
 /// A scope for a fresh org: `suite-<name>-<32 hex>`.
@@ -60,7 +60,7 @@ pub async fn org_store(s: &dyn OrgStore) {
         Err(PortError::NotFound)
     );
     assert_eq!(
-        s.update_security(&acme, sso_with_mfa(), now).await,
+        s.update_security(&acme, sso_with_mfa().into(), now).await,
         Err(PortError::NotFound)
     );
 
@@ -105,7 +105,7 @@ pub async fn org_store(s: &dyn OrgStore) {
     assert_eq!(s.get_or_create(&acme, t1).await.expect("read"), after);
     let t2 = t1 + Duration::minutes(5);
     let (before2, after2) = s
-        .update_security(&acme, sso_with_mfa(), t2)
+        .update_security(&acme, sso_with_mfa().into(), t2)
         .await
         .expect("security");
     assert_eq!(before2, after);
@@ -118,6 +118,26 @@ pub async fn org_store(s: &dyn OrgStore) {
         }
     );
     assert_eq!(s.get_or_create(&acme, t2).await.expect("read"), after2);
+    // An update without an AI review policy keeps the stored one (decided in the store).
+    let sign_in_only = SecurityUpdate {
+        allowed_sign_in_methods: vec![SignInMethod::Password, SignInMethod::Sso],
+        require_mfa: true,
+        ai_review: None,
+    };
+    let (_, kept) = s
+        .update_security(&acme, sign_in_only, t2)
+        .await
+        .expect("security");
+    assert_eq!(kept.security.ai_review, sso_with_mfa().ai_review);
+    assert_eq!(
+        kept.security.allowed_sign_in_methods,
+        [SignInMethod::Password, SignInMethod::Sso]
+    );
+    let (_, after2) = s
+        .update_security(&acme, sso_with_mfa().into(), t2)
+        .await
+        .expect("security");
+    assert_eq!(after2.security, sso_with_mfa());
 
     // Isolation: another org's scope neither sees nor changes acme's record.
     assert_eq!(
@@ -136,7 +156,7 @@ pub async fn org_store(s: &dyn OrgStore) {
         require_mfa: false,
         ai_review: AiReviewPolicy::default(),
     };
-    s.update_security(&globex, password_only.clone(), t2)
+    s.update_security(&globex, password_only.clone().into(), t2)
         .await
         .expect("globex security");
     s.set_plan(&globex, Plan::Free, t2)
@@ -191,7 +211,7 @@ pub async fn org_store(s: &dyn OrgStore) {
     let t3 = t2 + Duration::minutes(5);
     let (plan, security) = join(
         s.set_plan(&race, Plan::Paid, t3),
-        s.update_security(&race, sso_with_mfa(), t3),
+        s.update_security(&race, sso_with_mfa().into(), t3),
     )
     .await;
     plan.expect("concurrent plan");
